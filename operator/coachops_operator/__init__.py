@@ -1,0 +1,1 @@
+"""coachops operator: reconciles Creators and CoachingPrograms into isolated tenants."""

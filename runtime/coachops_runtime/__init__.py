@@ -1,0 +1,1 @@
+"""coachops runtime: the shared async API that serves every tenant."""

@@ -1,0 +1,1 @@
+"""Database schema (Alembic migrations) and tenant-scoped sessions."""

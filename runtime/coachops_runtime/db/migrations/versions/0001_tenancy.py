@@ -1,0 +1,97 @@
+"""Tenancy: tenant context, creators and programs under forced row-level security.
+
+Revision ID: 0001
+Revises:
+"""
+
+from alembic import context, op
+from coachops_runtime.db.tenancy_sql import TENANT_GROUP, tenant_table
+
+revision = "0001"
+down_revision = None
+
+
+def upgrade() -> None:
+    runtime_role = context.config.attributes.get("runtime_role", "coachops_runtime")
+    op.execute(
+        f"""
+        DO $$ BEGIN
+          IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{TENANT_GROUP}') THEN
+            CREATE ROLE {TENANT_GROUP} NOLOGIN;
+          END IF;
+        END $$
+        """
+    )
+    # Who may name the tenant with SET LOCAL. Nobody else can: fail closed.
+    op.execute("CREATE TABLE tenant_context_roles (role_name name PRIMARY KEY)")
+    op.execute(f"INSERT INTO tenant_context_roles VALUES (current_user), ('{runtime_role}')")
+    # Per-creator login roles and the one tenant each is bound to.
+    op.execute(
+        """
+        CREATE TABLE tenant_db_roles (
+            role_name name PRIMARY KEY,
+            creator_id uuid NOT NULL
+        )
+        """
+    )
+    op.execute(
+        """
+        CREATE FUNCTION current_tenant_id() RETURNS uuid
+        LANGUAGE sql STABLE SECURITY DEFINER
+        SET search_path = pg_catalog, public
+        AS $$
+          SELECT CASE
+            WHEN EXISTS (SELECT 1 FROM tenant_context_roles WHERE role_name = session_user)
+              THEN nullif(current_setting('coachops.tenant_id', true), '')::uuid
+            ELSE (SELECT creator_id FROM tenant_db_roles WHERE role_name = session_user)
+          END
+        $$
+        """
+    )
+    op.execute("REVOKE ALL ON FUNCTION current_tenant_id() FROM PUBLIC")
+    op.execute(f"GRANT EXECUTE ON FUNCTION current_tenant_id() TO {runtime_role}, {TENANT_GROUP}")
+    op.execute(f"GRANT USAGE ON SCHEMA public TO {runtime_role}, {TENANT_GROUP}")
+
+    op.execute(
+        """
+        CREATE TABLE creators (
+            creator_id uuid PRIMARY KEY,
+            name text NOT NULL UNIQUE,
+            display_name text NOT NULL,
+            contact_email text NOT NULL,
+            plan jsonb NOT NULL,
+            isolation text NOT NULL CHECK (isolation IN ('shared', 'dedicated')),
+            suspended boolean NOT NULL DEFAULT false,
+            generation bigint NOT NULL DEFAULT 0,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            updated_at timestamptz NOT NULL DEFAULT now()
+        )
+        """
+    )
+    op.execute(
+        """
+        CREATE TABLE programs (
+            program_id uuid PRIMARY KEY,
+            creator_id uuid NOT NULL REFERENCES creators ON DELETE CASCADE,
+            name text NOT NULL,
+            title text NOT NULL,
+            spec jsonb NOT NULL,
+            generation bigint NOT NULL DEFAULT 0,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            updated_at timestamptz NOT NULL DEFAULT now(),
+            UNIQUE (creator_id, name)
+        )
+        """
+    )
+    # The operator (schema owner) writes configuration; runtimes only read it.
+    for table in ("creators", "programs"):
+        for statement in tenant_table(table, runtime_role, privileges="SELECT"):
+            op.execute(statement)
+
+
+def downgrade() -> None:
+    op.execute("DROP TABLE programs")
+    op.execute("DROP TABLE creators")
+    op.execute("DROP FUNCTION current_tenant_id()")
+    op.execute("DROP TABLE tenant_db_roles")
+    op.execute("DROP TABLE tenant_context_roles")

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs what the stack and the tests need, idempotently: Debian packages (PostgreSQL,
+# Redis) when missing, the virtualenv with the project and its dev extras, and the
+# binaries built from Go modules (cached under ${COACHOPS_CACHE:-~/.cache/coachops}).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+step() { printf '\n==> %s\n' "$*"; }
+
+missing=()
+command -v redis-server >/dev/null || missing+=(redis-server)
+compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || missing+=(postgresql)
+command -v go >/dev/null || { echo "Go is required (https://go.dev/doc/install)" >&2; exit 1; }
+if (( ${#missing[@]} )); then
+  step "installing Debian packages: ${missing[*]}"
+  if [[ $(id -u) != 0 ]]; then
+    echo "run as root or install them yourself: sudo apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # The packages start system-wide servers; the stack runs its own on free ports.
+  for service in redis-server postgresql; do
+    service "$service" stop >/dev/null 2>&1 || true
+  done
+fi
+
+python=${PYTHON:-python3.11}
+command -v "$python" >/dev/null || python=python3
+if [[ ! -x .venv/bin/python ]]; then
+  step "creating .venv with $($python --version)"
+  "$python" -m venv .venv
+fi
+key=$(sha256sum pyproject.toml | cut -c1-16)
+if [[ ! -f ".venv/.installed-$key" ]]; then
+  step "installing the project and its dev extras into .venv"
+  .venv/bin/pip install --quiet --upgrade pip
+  .venv/bin/pip install --quiet -e '.[dev]'
+  rm -f .venv/.installed-*
+  touch ".venv/.installed-$key"
+fi
+
+step "control-plane binaries"
+scripts/build-controlplane.sh
+for build in scripts/build-ollama.sh scripts/build-registry.sh; do
+  if [[ -x $build ]]; then
+    step "$(basename "$build" .sh)"
+    "$build"
+  fi
+done

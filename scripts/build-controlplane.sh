@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Builds etcd, kube-apiserver, kube-controller-manager and kubectl from the Go modules pinned
+# in tools/controlplane/go.mod into the binary cache, and reuses them while go.mod and go.sum
+# are unchanged. Everything comes from the Go module proxy.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+module="$root/tools/controlplane"
+cache="${COACHOPS_CACHE:-$HOME/.cache/coachops}"
+version=$(awk '$1 == "require" && $2 == "k8s.io/kubernetes" {print $3}' "$module/go.mod")
+out="$cache/bin/controlplane-$version"
+key=$(cat "$module/go.mod" "$module/go.sum" | sha256sum | cut -c1-16)
+binaries=(etcd kube-apiserver kube-controller-manager kubectl)
+
+if [[ -f "$out/.stamp" && "$(cat "$out/.stamp")" == "$key" ]]; then
+  missing=0
+  for binary in "${binaries[@]}"; do [[ -x "$out/$binary" ]] || missing=1; done
+  if [[ $missing == 0 ]]; then
+    echo "control plane $version: reusing $out"
+    exit 0
+  fi
+fi
+
+echo "control plane $version: building ${binaries[*]} (first build takes several minutes on 2 cores)"
+started=$(date +%s)
+staging="$out.partial"
+rm -rf "$staging"
+mkdir -p "$staging"
+cd "$module"
+go build -o "$staging/" \
+  go.etcd.io/etcd/server/v3 \
+  k8s.io/kubernetes/cmd/kube-apiserver \
+  k8s.io/kubernetes/cmd/kube-controller-manager \
+  k8s.io/kubernetes/cmd/kubectl
+mv "$staging/server" "$staging/etcd"  # the etcd server package is named server/v3
+echo "$key" > "$staging/.stamp"
+rm -rf "$out"
+mv "$staging" "$out"
+echo "control plane $version: built in $(( $(date +%s) - started )) s into $out"

@@ -1,0 +1,210 @@
+"""The developer's local stack: the shared stack plus the operator, the runtime and a sample.
+
+Logs of the operator and the runtime are streamed to this terminal with a name prefix;
+every other component logs to a file under the state directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import secrets
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from coachops_devstack.controlplane import controlplane_bin
+from coachops_devstack.kubeconfig import service_account_kubeconfig
+from coachops_devstack.paths import REPO_ROOT
+from coachops_devstack.ports import free_port
+from coachops_devstack.process import ManagedProcess
+from coachops_devstack.stack import Stack, new_workdir, start_stack
+
+SAMPLES = REPO_ROOT / "manifests" / "samples"
+RUNTIME_RBAC = REPO_ROOT / "manifests" / "runtime-rbac.yaml"
+
+
+class LocalStack:
+    def __init__(self, api_port: int, state_dir: Path | None, ollama_host: str | None) -> None:
+        self.api_port = api_port
+        self.workdir = state_dir or new_workdir()
+        self.ollama_host = ollama_host
+        self.stack: Stack | None = None
+        self.processes: list[ManagedProcess] = []
+        self._tails: list[asyncio.Task[None]] = []
+        self._ollama: object | None = None
+        self.started = time.monotonic()
+
+    @property
+    def kubeconfig(self) -> Path:
+        assert self.stack is not None
+        assert self.stack.cluster is not None
+        return self.stack.cluster.kubeconfig
+
+    def kubectl(self, *args: str, kubeconfig: Path | None = None) -> str:
+        result = subprocess.run(
+            [
+                str(controlplane_bin("kubectl")),
+                f"--kubeconfig={kubeconfig or self.kubeconfig}",
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"kubectl {' '.join(args)} failed:\n{result.stderr}")
+        return result.stdout
+
+    async def start(self) -> None:
+        print(f"starting the local stack in {self.workdir} ...", flush=True)
+        self.stack = await start_stack(self.workdir, keep_workdir=True)
+        print(self.stack.timings.table(), flush=True)
+        await self._start_ollama()
+        self.kubectl("apply", "--server-side", "-f", str(REPO_ROOT / "crds"))
+        self.kubectl(
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "crd/creators.coachops.dev",
+            "crd/coachingprograms.coachops.dev",
+        )
+        await self._start_operator()
+        await self._start_runtime()
+        if SAMPLES.exists():
+            print(self.kubectl("apply", "-f", str(SAMPLES)), end="", flush=True)
+
+    async def _start_ollama(self) -> None:
+        if self.ollama_host:
+            return
+        try:
+            ollama = importlib.import_module("coachops_devstack.ollama")
+        except ImportError:
+            return
+        starter = getattr(ollama, "start_ollama_stack", None)
+        if starter is None:
+            return
+        self._ollama = await starter(self.workdir / "ollama")
+        self.ollama_host = str(getattr(self._ollama, "base_url", ""))
+
+    def _store_env(self) -> dict[str, str]:
+        assert self.stack is not None
+        return {"PYTHONUNBUFFERED": "1", "KUBECONFIG": str(self.kubeconfig)}
+
+    async def _start_operator(self) -> None:
+        assert self.stack is not None
+        env = {
+            **self._store_env(),
+            "COACHOPS_OPERATOR_DATABASE_URL": self.stack.postgres.owner_dsn,
+            "COACHOPS_OPERATOR_REDIS_URL": self.stack.redis.url,
+            "COACHOPS_OPERATOR_CHROMA_URL": self.stack.chroma.url,
+            "COACHOPS_OPERATOR_OLLAMA_URL": self.ollama_host or "",
+        }
+        operator = ManagedProcess(
+            "operator",
+            [sys.executable, "-m", "coachops_operator", "--liveness-port", str(free_port())],
+            self.workdir / "logs" / "operator.log",
+            env=env,
+        )
+        self._run_streamed(operator)
+
+    async def _start_runtime(self) -> None:
+        assert self.stack is not None
+        kubeconfig = self.kubeconfig
+        if RUNTIME_RBAC.exists():
+            # The runtime talks to the cluster as its own restricted ServiceAccount.
+            self.kubectl("apply", "-f", str(RUNTIME_RBAC))
+            kubeconfig = await service_account_kubeconfig(
+                self.kubeconfig, "coachops-system", "coachops-runtime", self.workdir / "kubeconfigs"
+            )
+        keys = self.workdir / "jwt-keys"
+        keys.mkdir(exist_ok=True)
+        env = {
+            **self._store_env(),
+            "KUBECONFIG": str(kubeconfig),
+            "COACHOPS_ENVIRONMENT": "development",
+            "COACHOPS_DATABASE_URL": self.stack.postgres.runtime_dsn,
+            "COACHOPS_REDIS_URL": self.stack.redis.url,
+            "COACHOPS_CHROMA_URL": self.stack.chroma.url,
+            "COACHOPS_OLLAMA_URL": self.ollama_host or "",
+            "COACHOPS_JWT_KEYS_DIR": str(keys),
+            "COACHOPS_SECRET_KEY": secrets.token_urlsafe(32),
+        }
+        runtime = ManagedProcess(
+            "runtime",
+            [
+                sys.executable,
+                "-m",
+                "coachops_runtime",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.api_port),
+            ],
+            self.workdir / "logs" / "runtime.log",
+            env=env,
+        )
+        self._run_streamed(runtime)
+
+        async def healthy() -> bool:
+            async with httpx.AsyncClient(timeout=1) as client:
+                response = await client.get(f"http://127.0.0.1:{self.api_port}/livez")
+                return response.status_code == 200
+
+        await runtime.wait_ready(healthy, timeout=60)
+
+    def _run_streamed(self, process: ManagedProcess) -> None:
+        process.start()
+        self.processes.append(process)
+        self._tails.append(asyncio.create_task(_tail(process)))
+
+    def instructions(self) -> str:
+        assert self.stack is not None
+        return f"""
+coachops local stack is up ({time.monotonic() - self.started:.1f} s).
+
+  kubectl:   export KUBECONFIG={self.kubeconfig}
+             export PATH={controlplane_bin("kubectl").parent}:$PATH
+             kubectl get crds
+             kubectl get coachops -A
+  API:       http://127.0.0.1:{self.api_port}/docs   (OpenAPI at /openapi.json)
+  Postgres:  {self.stack.postgres.superuser_dsn.split("@")[1]} (superuser DSN in {self.workdir})
+  Redis:     127.0.0.1:{self.stack.redis.port}
+  Chroma:    {self.stack.chroma.url}
+  Ollama:    {self.ollama_host or "not running"}
+  Logs:      {self.workdir / "logs"}
+
+Ctrl-C stops everything.
+"""
+
+    async def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+        for task in self._tails:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        stopper = getattr(self._ollama, "stop", None)
+        if stopper is not None:
+            result = stopper()
+            if asyncio.iscoroutine(result):
+                await result
+        if self.stack is not None:
+            self.stack.stop()
+
+
+async def _tail(process: ManagedProcess) -> None:
+    """Print a process's log lines with its name in front, as they are written."""
+    while not process.log_path.exists():
+        await asyncio.sleep(0.1)
+    with process.log_path.open(errors="replace") as log:
+        while True:
+            line = log.readline()
+            if line:
+                print(f"{process.name:>8} | {line}", end="", flush=True)
+            else:
+                await asyncio.sleep(0.2)

@@ -1,0 +1,169 @@
+"""A throwaway PostgreSQL cluster on loopback, with the coachops role model bootstrapped.
+
+Roles (DESIGN.md section 4): ``coachops_owner`` owns the schema and runs migrations and
+provisioning (it may create tenant roles); ``coachops_runtime`` is the shared runtime's
+role, never an owner and without BYPASSRLS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+
+from coachops_devstack.ports import free_port
+from coachops_devstack.process import ManagedProcess
+
+DATABASE = "coachops"
+
+
+def _pg_bin(name: str) -> str:
+    for version in ("17", "16", "15"):
+        candidate = Path(f"/usr/lib/postgresql/{version}/bin/{name}")
+        if candidate.exists():
+            return str(candidate)
+    found = shutil.which(name)
+    if found is None:
+        raise FileNotFoundError(f"{name} not found: install the postgresql Debian package")
+    return found
+
+
+def _run_as() -> str | None:
+    """PostgreSQL refuses to run as root; use the Debian package's postgres user then."""
+    return "postgres" if os.geteuid() == 0 else None
+
+
+def dsn(user: str, password: str, port: int, database: str = DATABASE) -> str:
+    return f"postgresql://{user}:{password}@127.0.0.1:{port}/{database}"
+
+
+@dataclass
+class Postgres:
+    workdir: Path
+    port: int = field(default_factory=free_port)
+    superuser_password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+    owner_password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+    runtime_password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+    process: ManagedProcess | None = None
+    ready_seconds: float = 0.0
+
+    @property
+    def superuser_dsn(self) -> str:
+        return dsn("postgres", self.superuser_password, self.port)
+
+    @property
+    def owner_dsn(self) -> str:
+        return dsn("coachops_owner", self.owner_password, self.port)
+
+    @property
+    def runtime_dsn(self) -> str:
+        return dsn("coachops_runtime", self.runtime_password, self.port)
+
+    def dsn_for(self, database: str, user: str = "postgres", password: str | None = None) -> str:
+        return dsn(user, password or self.superuser_password, self.port, database)
+
+    async def start(self) -> None:
+        user = _run_as()
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        data = self.workdir / "data"
+        sockets = self.workdir / "sockets"
+        sockets.mkdir(exist_ok=True)
+        pwfile = self.workdir / "pwfile"
+        pwfile.write_text(self.superuser_password + "\n")
+        if user is not None:
+            entry = pwd.getpwnam(user)
+            for path in (self.workdir, sockets, pwfile):
+                os.chown(path, entry.pw_uid, entry.pw_gid)
+            # The postgres user must be able to reach its directory through ours.
+            for parent in self.workdir.parents:
+                if parent == Path("/") or parent.stat().st_mode & 0o001:
+                    break
+                parent.chmod(parent.stat().st_mode | 0o711)
+        await asyncio.to_thread(
+            subprocess.run,
+            [
+                _pg_bin("initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                f"--pwfile={pwfile}",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "--no-sync",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+            ],
+            check=True,
+            user=user,
+            capture_output=True,
+        )
+        pwfile.unlink()
+        self.process = ManagedProcess(
+            "postgres",
+            [
+                _pg_bin("postgres"),
+                "-D",
+                str(data),
+                "-p",
+                str(self.port),
+                "-k",
+                str(sockets),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                # Throwaway data: trade durability for speed.
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+                "-c",
+                "max_connections=400",
+                "-c",
+                "shared_buffers=256MB",
+            ],
+            self.workdir / "postgres.log",
+            user=user,
+            stop_signal=signal.SIGINT,  # fast shutdown
+        )
+        self.process.start()
+
+        async def accepts() -> bool:
+            conn = await asyncpg.connect(self.dsn_for("postgres"), timeout=2)
+            await conn.close()
+            return True
+
+        self.ready_seconds = await self.process.wait_ready(accepts, timeout=30)
+        await self._bootstrap()
+
+    async def _bootstrap(self) -> None:
+        conn = await asyncpg.connect(self.dsn_for("postgres"))
+        try:
+            await conn.execute(
+                f"CREATE ROLE coachops_owner LOGIN CREATEROLE PASSWORD '{self.owner_password}'"
+            )
+            await conn.execute(
+                f"CREATE ROLE coachops_runtime LOGIN PASSWORD '{self.runtime_password}'"
+            )
+            await conn.execute(f"CREATE DATABASE {DATABASE} OWNER coachops_owner")
+        finally:
+            await conn.close()
+        conn = await asyncpg.connect(self.dsn_for(DATABASE))
+        try:
+            await conn.execute("REVOKE ALL ON SCHEMA public FROM PUBLIC")
+            await conn.execute("ALTER SCHEMA public OWNER TO coachops_owner")
+        finally:
+            await conn.close()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
