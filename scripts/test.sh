@@ -19,7 +19,7 @@ python -m coachops_crds --check
 printf '\n==> pytest\n'
 export COACHOPS_RUN_DIR="${TMPDIR:-/tmp}/coachops-test-$$"
 set +e
-python -m pytest "$@"
+python -m pytest --basetemp="$COACHOPS_RUN_DIR/pytest" "$@"
 status=$?
 set -e
 if [[ $status == 5 ]]; then

@@ -16,10 +16,11 @@ from pathlib import Path
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
+from kubernetes_asyncio import client, config
+
 from coachops_devstack.controlplane import controlplane_bin
 from coachops_devstack.kubeconfig import service_account_kubeconfig
 from coachops_devstack.stack import Stack, StackTimings, start_stack
-from kubernetes_asyncio import client, config
 
 _timings: list[StackTimings] = []
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from coachops_devstack.paths import REPO_ROOT
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from coachops_devstack.paths import REPO_ROOT
 from tests.conftest import Cluster
 
 

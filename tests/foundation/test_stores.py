@@ -10,9 +10,9 @@ import chromadb
 import httpx
 import pytest
 import redis.asyncio as aioredis
-from coachops_devstack.stack import Stack
 from redis.exceptions import NoPermissionError
 
+from coachops_devstack.stack import Stack
 from tests.conftest import Database
 
 

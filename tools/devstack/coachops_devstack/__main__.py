@@ -51,6 +51,12 @@ async def _up(port: int, once: bool, state_dir: Path | None) -> None:
     try:
         await local.start()
         print(local.instructions(), flush=True)
+        try:
+            print(await asyncio.to_thread(local.wait_for_samples), flush=True)
+        except RuntimeError as error:
+            if once:
+                raise
+            print(f"the sample tenant is not Ready yet: {error}", flush=True)
         if not once:
             await stop.wait()
             print("\nstopping the local stack ...", flush=True)

@@ -78,6 +78,19 @@ class LocalStack:
         if SAMPLES.exists():
             print(self.kubectl("apply", "-f", str(SAMPLES)), end="", flush=True)
 
+    def wait_for_samples(self, timeout_seconds: int = 120) -> str:
+        """Wait until the sample Creator and program are Ready; returns what kubectl lists."""
+        for kind in ("creators", "coachingprograms"):
+            self.kubectl(
+                "wait",
+                "--for=condition=Ready",
+                "--all",
+                "--all-namespaces",
+                f"--timeout={timeout_seconds}s",
+                kind,
+            )
+        return self.kubectl("get", "crds") + "\n" + self.kubectl("get", "coachops", "-A")
+
     async def _start_ollama(self) -> None:
         if self.ollama_host:
             return
