@@ -43,9 +43,8 @@ fi
 
 step "control-plane binaries"
 scripts/build-controlplane.sh
-for build in scripts/build-ollama.sh scripts/build-registry.sh; do
-  if [[ -x $build ]]; then
-    step "$(basename "$build" .sh)"
-    "$build"
-  fi
-done
+step "Ollama and the local model registry"
+scripts/build-ollama.sh
+scripts/build-registry.sh
+step "local models"
+.venv/bin/python scripts/make_models.py

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Builds the Ollama server from the Go module pinned in tools/ollama/go.mod into the binary
+# cache, CPU only: the ggml CPU backend and llama.cpp are compiled in through cgo with the
+# machine's gcc/g++ (no cmake, no GPU libraries). Reused while go.mod and go.sum are
+# unchanged. Everything comes from the Go module proxy.
+#
+#   scripts/build-ollama.sh        # prints the binary's path on its last line
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+module="$root/tools/ollama"
+cache="${COACHOPS_CACHE:-$HOME/.cache/coachops}"
+version=$(awk '$1 == "github.com/ollama/ollama" {print $2}' "$module/go.mod")
+if [[ -z "$version" ]]; then
+  echo "build-ollama: no github.com/ollama/ollama requirement in $module/go.mod" >&2
+  exit 1
+fi
+out="$cache/bin/ollama-$version"
+# -O3 matches the flags ggml's own cgo directives ask for; the key covers them too.
+cflags="-O3"
+key=$( (cat "$module/go.mod" "$module/go.sum" "$module"/include/*/*; echo "$cflags") | sha256sum | cut -c1-16)
+
+if [[ -f "$out/.stamp" && "$(cat "$out/.stamp")" == "$key" && -x "$out/ollama" ]]; then
+  echo "ollama $version: reusing $out"
+  echo "$out/ollama"
+  exit 0
+fi
+
+for tool in go gcc g++; do
+  command -v "$tool" >/dev/null || { echo "build-ollama: $tool is required" >&2; exit 1; }
+done
+
+# Go module zips omit every directory named "vendor", so the module lacks
+# llama/llama.cpp/vendor/: the header-only libraries it holds come from Debian instead
+# (nlohmann-json, stb), and miniaudio, which Debian does not package, from our stand-in
+# in tools/ollama/include (audio input for multimodal models is disabled; see there).
+headers=(/usr/include/nlohmann/json_fwd.hpp /usr/include/stb/stb_image.h)
+missing=()
+for header in "${headers[@]}"; do [[ -f "$header" ]] || missing+=("$header"); done
+if (( ${#missing[@]} )); then
+  if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+    echo "ollama $version: installing nlohmann-json3-dev libstb-dev (missing ${missing[*]})"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nlohmann-json3-dev libstb-dev >/dev/null \
+      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nlohmann-json3-dev libstb-dev >/dev/null; }
+  else
+    echo "build-ollama: missing ${missing[*]}; install: apt-get install nlohmann-json3-dev libstb-dev" >&2
+    exit 1
+  fi
+fi
+
+echo "ollama $version: building (cgo, CPU only; the first build compiles llama.cpp/ggml and takes several minutes on 2 cores)"
+started=$(date +%s)
+staging="$out.partial"
+rm -rf "$staging"
+mkdir -p "$staging"
+cd "$module"
+# go build is silent while cgo compiles llama.cpp: say every minute that it is still going.
+( while sleep 60 >/dev/null 2>&1; do echo "ollama $version: still building ($(( $(date +%s) - started )) s)"; done ) &
+ticker=$!
+trap 'kill "$ticker" 2>/dev/null || true' EXIT
+CGO_ENABLED=1 CGO_CPPFLAGS="-I$module/include" CGO_CFLAGS="$cflags" CGO_CXXFLAGS="$cflags" \
+  go build -trimpath \
+  -ldflags "-s -w -X github.com/ollama/ollama/version.Version=${version#v} -X github.com/ollama/ollama/server.mode=release" \
+  -o "$staging/ollama" github.com/ollama/ollama
+kill "$ticker" 2>/dev/null || true
+echo "$key" > "$staging/.stamp"
+rm -rf "$out"
+mv "$staging" "$out"
+echo "ollama $version: built in $(( $(date +%s) - started )) s into $out"
+echo "$out/ollama"
