@@ -20,6 +20,7 @@ from kubernetes_asyncio import client, config
 
 from coachops_devstack.controlplane import controlplane_bin
 from coachops_devstack.kubeconfig import service_account_kubeconfig
+from coachops_devstack.postgres import TEMPLATE_DATABASE
 from coachops_devstack.stack import Stack, StackTimings, start_stack
 
 _timings: list[StackTimings] = []
@@ -129,7 +130,9 @@ async def database(stack: Stack) -> AsyncIterator[Database]:
     name = f"t_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(pg.dsn_for("postgres"))
     try:
-        await admin.execute(f"CREATE DATABASE {name} TEMPLATE coachops OWNER coachops_owner")
+        await admin.execute(
+            f"CREATE DATABASE {name} TEMPLATE {TEMPLATE_DATABASE} OWNER coachops_owner"
+        )
     finally:
         await admin.close()
     try:

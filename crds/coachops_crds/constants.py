@@ -1,5 +1,6 @@
 """Names shared by the operator, the runtime and the CRDs."""
 
+import uuid
 from typing import Final
 
 GROUP: Final = "coachops.dev"
@@ -28,3 +29,55 @@ NAMESPACE_PREFIX: Final = "coachops-"
 def creator_namespace(creator_name: str) -> str:
     """The namespace that holds one creator's programs and dedicated runtime."""
     return f"{NAMESPACE_PREFIX}{creator_name}"
+
+
+# ---------------------------------------------------------------- tenant naming
+# Deterministic names derived from the Creator's name, shared by the operator (which
+# provisions them) and the runtime (which uses them). Deterministic ids make provisioning
+# idempotent: a restarted operator finds what it created instead of creating it twice.
+
+TENANT_ID_NAMESPACE: Final = uuid.UUID("6f1f5b8e-6a43-4f0e-9a57-2f4c1b0e7d31")
+
+LABEL_COMPONENT: Final = "app.kubernetes.io/component"
+LABEL_PART_OF: Final = "app.kubernetes.io/part-of"
+PART_OF: Final = "coachops"
+
+TENANT_SECRET: Final = "coachops-tenant-credentials"
+TENANT_SERVICE_ACCOUNT: Final = "coachops-tenant"
+RUNTIME_NAME: Final = "coachops-runtime"
+
+SYSTEM_NAMESPACE: Final = "coachops-system"
+SHARED_RUNTIME_SERVICE_ACCOUNT: Final = "coachops-runtime"
+
+
+def tenant_id(creator_name: str) -> uuid.UUID:
+    """The tenant's id in PostgreSQL; the same for the same Creator name, always."""
+    return uuid.uuid5(TENANT_ID_NAMESPACE, f"creator:{creator_name}")
+
+
+def program_id(creator_name: str, program_name: str) -> uuid.UUID:
+    """A program's id in PostgreSQL, derived from its creator and its name."""
+    return uuid.uuid5(TENANT_ID_NAMESPACE, f"program:{creator_name}/{program_name}")
+
+
+def tenant_db_role(creator_name: str) -> str:
+    """The PostgreSQL login role bound to one creator's rows."""
+    return "coachops_t_" + creator_name.replace("-", "_")
+
+
+def tenant_redis_user(creator_name: str) -> str:
+    """The Redis ACL user of a dedicated tenant."""
+    return f"coachops-t-{creator_name}"
+
+
+def tenant_redis_prefix(creator_name: str) -> str:
+    """Every Redis key of one tenant starts with this prefix."""
+    return f"coachops:t:{tenant_id(creator_name)}:"
+
+
+def chroma_tenant(creator_name: str) -> str:
+    """The ChromaDB tenant of one creator."""
+    return f"coachops-{creator_name}"
+
+
+CHROMA_DATABASE: Final = "knowledge"

@@ -27,6 +27,33 @@ class CrdModel(BaseModel):
 
 Quantity = str
 
+_QUANTITY_RULE = "isQuantity(self)"
+
+
+def quantity(default: str, description: str) -> Any:
+    """A resource quantity (``500m``, ``2``, ``4Gi``), checked by the apiserver."""
+    return Field(
+        default,
+        min_length=1,
+        max_length=32,
+        description=description,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(_QUANTITY_RULE, "must be a Kubernetes quantity such as 500m, 2 or 4Gi")
+            ]
+        },
+    )
+
+
+def _not_above(low: str, high: str, message: str) -> JsonDict:
+    """CEL: quantity ``low`` is at most quantity ``high`` (skipped if either is malformed)."""
+    return cel(
+        f"!has(self.{low}) || !has(self.{high}) || "
+        f"!isQuantity(self.{low}) || !isQuantity(self.{high}) || "
+        f"quantity(self.{low}).compareTo(quantity(self.{high})) <= 0",
+        message,
+    )
+
 
 # ---------------------------------------------------------------- conditions
 
@@ -88,21 +115,38 @@ class Plan(CrdModel):
     requests_per_second: int = Field(
         10, ge=1, le=10_000, description="Sustained API request rate allowed for the tenant."
     )
-    cpu: Quantity = Field(
-        "2", description="Total CPU the tenant namespace may request (ResourceQuota)."
+    cpu: Quantity = quantity(
+        "2", "Total CPU the tenant namespace may request and use (ResourceQuota)."
     )
-    memory: Quantity = Field(
-        "4Gi", description="Total memory the tenant namespace may request (ResourceQuota)."
+    memory: Quantity = quantity(
+        "4Gi", "Total memory the tenant namespace may request and use (ResourceQuota)."
     )
 
 
 class Resources(CrdModel):
     """Container resources of a dedicated runtime pod."""
 
-    cpu_request: Quantity = Field("250m", description="CPU request per runtime pod.")
-    cpu_limit: Quantity = Field("1", description="CPU limit per runtime pod.")
-    memory_request: Quantity = Field("256Mi", description="Memory request per runtime pod.")
-    memory_limit: Quantity = Field("512Mi", description="Memory limit per runtime pod.")
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _not_above(
+                    "cpuRequest",
+                    "cpuLimit",
+                    "runtime.resources.cpuRequest must not exceed cpuLimit",
+                ),
+                _not_above(
+                    "memoryRequest",
+                    "memoryLimit",
+                    "runtime.resources.memoryRequest must not exceed memoryLimit",
+                ),
+            ]
+        }
+    )
+
+    cpu_request: Quantity = quantity("250m", "CPU request per runtime pod.")
+    cpu_limit: Quantity = quantity("1", "CPU limit per runtime pod.")
+    memory_request: Quantity = quantity("256Mi", "Memory request per runtime pod.")
+    memory_limit: Quantity = quantity("512Mi", "Memory limit per runtime pod.")
 
 
 class RuntimeSpec(CrdModel):
@@ -112,7 +156,8 @@ class RuntimeSpec(CrdModel):
         json_schema_extra={
             "x-kubernetes-validations": [
                 cel(
-                    "self.maxReplicas >= self.replicas",
+                    "!has(self.maxReplicas) || !has(self.replicas) "
+                    "|| self.maxReplicas >= self.replicas",
                     "runtime.maxReplicas must be greater than or equal to runtime.replicas",
                 )
             ]
@@ -195,6 +240,22 @@ class DatabaseStatus(CrdModel):
     )
 
 
+class CacheStatus(CrdModel):
+    """Where the tenant's Redis keys live (never the password)."""
+
+    key_prefix: str = Field("", description="Every Redis key of the tenant starts with this.")
+    user: str = Field(
+        "", description="Redis ACL user of a dedicated tenant; empty when isolation is shared."
+    )
+
+
+class VectorStoreStatus(CrdModel):
+    """Where the tenant's knowledge vectors live."""
+
+    tenant: str = Field("", description="ChromaDB tenant.")
+    database: str = Field("", description="ChromaDB database inside the tenant.")
+
+
 class CreatorStatus(CrdModel):
     """Observed state of a creator."""
 
@@ -203,6 +264,13 @@ class CreatorStatus(CrdModel):
     database: DatabaseStatus = Field(
         default_factory=DatabaseStatus, description="Database role and credential Secret."
     )
+    cache: CacheStatus = Field(
+        default_factory=CacheStatus, description="Redis key prefix and user."
+    )
+    vector_store: VectorStoreStatus = Field(
+        default_factory=VectorStoreStatus, description="ChromaDB tenant and database."
+    )
+    suspended: bool = Field(False, description="Whether the tenant is suspended right now.")
     programs: int = Field(0, description="Number of CoachingPrograms in the namespace.")
     observed_generation: int = Field(0, description="Last .metadata.generation reconciled.")
     conditions: list[Condition] = conditions_field()

@@ -50,6 +50,16 @@ def _structural(node: Any, defs: dict[str, Any]) -> Any:
             continue
         if key == "properties":
             out[key] = {name: _structural(prop, defs) for name, prop in value.items()}
+            for name, prop in out[key].items():
+                # An optional object defaults to {} so the apiserver fills in its own
+                # defaults (Pydantic's default_factory leaves no default in the schema).
+                if (
+                    prop.get("type") == "object"
+                    and "properties" in prop
+                    and "default" not in prop
+                    and name not in node.get("required", [])
+                ):
+                    prop["default"] = {}
         elif key == "format" and value == "date-time":
             out[key] = value
         elif key == "const":
@@ -100,7 +110,7 @@ def _crd(
     description: str,
     spec: type[BaseModel],
     status: type[BaseModel],
-    columns: list[dict[str, str]],
+    columns: list[dict[str, Any]],
     rules: list[JsonDict],
 ) -> dict[str, Any]:
     root: dict[str, Any] = {
@@ -164,6 +174,18 @@ def creator_crd() -> dict[str, Any]:
             {"name": "Isolation", "type": "string", "jsonPath": ".spec.isolation"},
             {"name": "Namespace", "type": "string", "jsonPath": ".status.namespace"},
             {"name": "Programs", "type": "integer", "jsonPath": ".status.programs"},
+            {
+                "name": "Suspended",
+                "type": "boolean",
+                "jsonPath": ".spec.suspended",
+                "priority": 1,
+            },
+            {
+                "name": "Reason",
+                "type": "string",
+                "jsonPath": '.status.conditions[?(@.type=="Ready")].reason',
+                "priority": 1,
+            },
         ],
         rules=[
             cel(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import secrets
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import httpx
 
 from coachops_devstack.controlplane import controlplane_bin
 from coachops_devstack.kubeconfig import service_account_kubeconfig
+from coachops_devstack.ollama import OllamaStack, start_ollama_stack
 from coachops_devstack.paths import REPO_ROOT
 from coachops_devstack.ports import free_port
 from coachops_devstack.process import ManagedProcess
@@ -26,6 +26,8 @@ from coachops_devstack.stack import Stack, new_workdir, start_stack
 
 SAMPLES = REPO_ROOT / "manifests" / "samples"
 RUNTIME_RBAC = REPO_ROOT / "manifests" / "runtime-rbac.yaml"
+OPERATOR_RBAC = REPO_ROOT / "manifests" / "operator" / "rbac.yaml"
+SYSTEM_NAMESPACE = "coachops-system"
 
 
 class LocalStack:
@@ -36,7 +38,7 @@ class LocalStack:
         self.stack: Stack | None = None
         self.processes: list[ManagedProcess] = []
         self._tails: list[asyncio.Task[None]] = []
-        self._ollama: object | None = None
+        self._ollama: OllamaStack | None = None
         self.started = time.monotonic()
 
     @property
@@ -94,24 +96,28 @@ class LocalStack:
     async def _start_ollama(self) -> None:
         if self.ollama_host:
             return
-        try:
-            ollama = importlib.import_module("coachops_devstack.ollama")
-        except ImportError:
-            return
-        starter = getattr(ollama, "start_ollama_stack", None)
-        if starter is None:
-            return
-        self._ollama = await starter(self.workdir / "ollama")
-        self.ollama_host = str(getattr(self._ollama, "base_url", ""))
+        self._ollama = await start_ollama_stack(self.workdir / "ollama", pull_chat=True)
+        self.ollama_host = self._ollama.base_url
 
     def _store_env(self) -> dict[str, str]:
         assert self.stack is not None
         return {"PYTHONUNBUFFERED": "1", "KUBECONFIG": str(self.kubeconfig)}
 
+    async def _restricted_kubeconfig(self, rbac: Path, service_account: str) -> Path:
+        """Apply a component's RBAC and return a kubeconfig acting as its ServiceAccount."""
+        self.kubectl("apply", "-f", str(rbac))
+        return await service_account_kubeconfig(
+            self.kubeconfig, SYSTEM_NAMESPACE, service_account, self.workdir / "kubeconfigs"
+        )
+
     async def _start_operator(self) -> None:
         assert self.stack is not None
         env = {
             **self._store_env(),
+            # The operator acts with exactly the permissions its manifests grant it.
+            "KUBECONFIG": str(
+                await self._restricted_kubeconfig(OPERATOR_RBAC, "coachops-operator")
+            ),
             "COACHOPS_OPERATOR_DATABASE_URL": self.stack.postgres.owner_dsn,
             "COACHOPS_OPERATOR_REDIS_URL": self.stack.redis.url,
             "COACHOPS_OPERATOR_CHROMA_URL": self.stack.chroma.url,
@@ -119,7 +125,17 @@ class LocalStack:
         }
         operator = ManagedProcess(
             "operator",
-            [sys.executable, "-m", "coachops_operator", "--liveness-port", str(free_port())],
+            [
+                sys.executable,
+                "-m",
+                "coachops_operator",
+                "--host",
+                "127.0.0.1",
+                "--liveness-port",
+                str(free_port()),
+                "--metrics-port",
+                str(free_port()),
+            ],
             self.workdir / "logs" / "operator.log",
             env=env,
         )
@@ -127,13 +143,8 @@ class LocalStack:
 
     async def _start_runtime(self) -> None:
         assert self.stack is not None
-        kubeconfig = self.kubeconfig
-        if RUNTIME_RBAC.exists():
-            # The runtime talks to the cluster as its own restricted ServiceAccount.
-            self.kubectl("apply", "-f", str(RUNTIME_RBAC))
-            kubeconfig = await service_account_kubeconfig(
-                self.kubeconfig, "coachops-system", "coachops-runtime", self.workdir / "kubeconfigs"
-            )
+        # The runtime may write CoachingPrograms and nothing else, as in a cluster.
+        kubeconfig = await self._restricted_kubeconfig(RUNTIME_RBAC, "coachops-runtime")
         keys = self.workdir / "jwt-keys"
         keys.mkdir(exist_ok=True)
         env = {
@@ -201,11 +212,8 @@ Ctrl-C stops everything.
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        stopper = getattr(self._ollama, "stop", None)
-        if stopper is not None:
-            result = stopper()
-            if asyncio.iscoroutine(result):
-                await result
+        if self._ollama is not None:
+            self._ollama.stop()
         if self.stack is not None:
             self.stack.stop()
 

@@ -20,9 +20,10 @@ from pathlib import Path
 import asyncpg
 
 from coachops_devstack.ports import free_port
-from coachops_devstack.process import ManagedProcess
+from coachops_devstack.process import ComponentError, ManagedProcess
 
 DATABASE = "coachops"
+TEMPLATE_DATABASE = "coachops_template"
 
 
 def _pg_bin(name: str) -> str:
@@ -84,10 +85,10 @@ class Postgres:
                 os.chown(path, entry.pw_uid, entry.pw_gid)
             # The postgres user must be able to reach its directory through ours.
             for parent in self.workdir.parents:
-                if parent == Path("/") or parent.stat().st_mode & 0o001:
-                    break
-                parent.chmod(parent.stat().st_mode | 0o711)
-        await asyncio.to_thread(
+                mode = parent.stat().st_mode
+                if not mode & 0o001:
+                    parent.chmod(mode | 0o001)
+        initdb = await asyncio.to_thread(
             subprocess.run,
             [
                 _pg_bin("initdb"),
@@ -102,10 +103,13 @@ class Postgres:
                 "--encoding=UTF8",
                 "--locale=C.UTF-8",
             ],
-            check=True,
             user=user,
+            group=user,
+            extra_groups=[] if user else None,
             capture_output=True,
         )
+        if initdb.returncode != 0:
+            raise ComponentError(f"initdb failed: {initdb.stderr.decode(errors='replace')}")
         pwfile.unlink()
         self.process = ManagedProcess(
             "postgres",
@@ -161,6 +165,23 @@ class Postgres:
         try:
             await conn.execute("REVOKE ALL ON SCHEMA public FROM PUBLIC")
             await conn.execute("ALTER SCHEMA public OWNER TO coachops_owner")
+        finally:
+            await conn.close()
+
+    async def snapshot_template(self) -> None:
+        """Copy the migrated database to TEMPLATE_DATABASE, which nothing ever connects to.
+
+        Tests clone it for a fresh database each; cloning ``coachops`` itself would fail
+        whenever a long-running component (an operator under test) is connected to it.
+        """
+        conn = await asyncpg.connect(self.dsn_for("postgres"))
+        try:
+            await conn.execute(
+                f"CREATE DATABASE {TEMPLATE_DATABASE} TEMPLATE {DATABASE} OWNER coachops_owner"
+            )
+            await conn.execute(
+                f"ALTER DATABASE {TEMPLATE_DATABASE} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false"
+            )
         finally:
             await conn.close()
 

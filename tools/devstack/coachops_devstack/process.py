@@ -56,7 +56,10 @@ class ManagedProcess:
             stderr=subprocess.STDOUT,
             env=env,
             cwd=self.cwd,
+            # Drop root's groups too, or group permissions of root-owned dirs would apply.
             user=self.user,
+            group=self.user,
+            extra_groups=[] if self.user else None,
             process_group=0,
             preexec_fn=_die_with_parent,
         )

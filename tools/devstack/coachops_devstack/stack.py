@@ -85,6 +85,7 @@ async def start_stack(
     async def postgres_migrated() -> None:
         await postgres.start()
         await asyncio.to_thread(upgrade, postgres.owner_dsn)
+        await postgres.snapshot_template()
 
     tasks = [
         timed("postgres + migrations", postgres_migrated()),

@@ -5,6 +5,7 @@ Revises:
 """
 
 from alembic import context, op
+
 from coachops_runtime.db.tenancy_sql import TENANT_GROUP, tenant_table
 
 revision = "0001"
@@ -23,6 +24,9 @@ def upgrade() -> None:
         """
     )
     # Who may name the tenant with SET LOCAL. Nobody else can: fail closed.
+    # current_tenant_id() names these tables with their schema and puts pg_temp last on its
+    # search_path: a role that creates a temporary table of the same name in its own
+    # session must not be able to shadow them (the classic SECURITY DEFINER pitfall).
     op.execute("CREATE TABLE tenant_context_roles (role_name name PRIMARY KEY)")
     op.execute(f"INSERT INTO tenant_context_roles VALUES (current_user), ('{runtime_role}')")
     # Per-creator login roles and the one tenant each is bound to.
@@ -37,14 +41,19 @@ def upgrade() -> None:
     op.execute(
         """
         CREATE FUNCTION current_tenant_id() RETURNS uuid
-        LANGUAGE sql STABLE SECURITY DEFINER
-        SET search_path = pg_catalog, public
+        LANGUAGE plpgsql STABLE SECURITY DEFINER
+        SET search_path = pg_catalog, public, pg_temp
         AS $$
-          SELECT CASE
-            WHEN EXISTS (SELECT 1 FROM tenant_context_roles WHERE role_name = session_user)
-              THEN nullif(current_setting('coachops.tenant_id', true), '')::uuid
-            ELSE (SELECT creator_id FROM tenant_db_roles WHERE role_name = session_user)
-          END
+        -- PL/pgSQL, not SQL: a SECURITY DEFINER SQL function cannot be inlined and is
+        -- planned again by every statement that calls it; PL/pgSQL caches its plans per
+        -- session, which keeps the RLS predicate cheap.
+        BEGIN
+          IF EXISTS (SELECT 1 FROM public.tenant_context_roles
+                     WHERE role_name = session_user) THEN
+            RETURN nullif(current_setting('coachops.tenant_id', true), '')::uuid;
+          END IF;
+          RETURN (SELECT creator_id FROM public.tenant_db_roles WHERE role_name = session_user);
+        END
         $$
         """
     )
@@ -77,6 +86,9 @@ def upgrade() -> None:
             title text NOT NULL,
             spec jsonb NOT NULL,
             generation bigint NOT NULL DEFAULT 0,
+            -- Set when the CoachingProgram is deleted and its creator's reclaimPolicy is
+            -- Retain: the row and its conversations stay, the runtime ignores the program.
+            deleted_at timestamptz,
             created_at timestamptz NOT NULL DEFAULT now(),
             updated_at timestamptz NOT NULL DEFAULT now(),
             UNIQUE (creator_id, name)

@@ -1,0 +1,233 @@
+"""Benchmark: apply N Creators at once to the real stack and time until all are Ready.
+
+    .venv/bin/python bench/creators_bench.py            # N = 100 and 1000
+    .venv/bin/python bench/creators_bench.py -n 100     # one size
+
+Each size gets a fresh stack (control plane, PostgreSQL, Redis, ChromaDB) and a fresh
+operator process (``python -m coachops_operator --standalone``). The Creators are shared
+tenants, created through the API with 32 requests in flight. Reported per size: seconds
+from the first create until every Creator is Ready, Creators reconciled per second, the
+reconciles the operator counted (first passes and retries), and the operator's peak RSS
+(VmHWM from /proc). The goal on a 2-core machine: 1,000 Ready in <= 60 s, <= 250 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from kubernetes_asyncio import client, config
+
+from coachops_crds import constants as c
+from coachops_devstack.controlplane import controlplane_bin
+from coachops_devstack.paths import REPO_ROOT
+from coachops_devstack.ports import free_port
+from coachops_devstack.process import ManagedProcess
+from coachops_devstack.stack import Stack, start_stack
+
+
+@dataclass
+class Result:
+    n: int
+    seconds: float
+    reconciles: float
+    peak_rss_mb: float
+    cpu_seconds: float
+
+    def row(self) -> str:
+        return (
+            f"| {self.n:>5} | {self.seconds:>8.1f} | {self.n / self.seconds:>10.1f} |"
+            f" {self.reconciles:>10.0f} | {self.peak_rss_mb:>8.0f} | {self.cpu_seconds:>7.1f} |"
+        )
+
+
+HEADER = (
+    "|     N | Ready (s) | Creators/s | reconciles | peak RSS (MB) | CPU (s) |\n"
+    "|------:|---------:|-----------:|-----------:|--------:|--------:|"
+)
+
+
+def kubectl(stack: Stack, *args: str) -> None:
+    assert stack.cluster is not None
+    subprocess.run(
+        [str(controlplane_bin("kubectl")), f"--kubeconfig={stack.cluster.kubeconfig}", *args],
+        check=True,
+        capture_output=True,
+    )
+
+
+async def warm_quota_controller(api: client.ApiClient) -> None:
+    """A fresh controller manager counts CoachingPrograms only once it has rediscovered
+    resources (every 30 s); a real cluster has long done that, so the bench waits."""
+    core = client.CoreV1Api(api)
+    ns = f"warmup-{uuid.uuid4().hex[:6]}"
+    await core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
+    hard = {f"count/{c.PROGRAM_PLURAL}.{c.GROUP}": "1"}
+    for attempt in range(40):
+        name = f"q{attempt}"
+        await core.create_namespaced_resource_quota(
+            ns,
+            client.V1ResourceQuota(
+                metadata=client.V1ObjectMeta(name=name), spec=client.V1ResourceQuotaSpec(hard=hard)
+            ),
+        )
+        await asyncio.sleep(3)
+        quota = await core.read_namespaced_resource_quota(name, ns)
+        if quota.status and quota.status.used and set(hard) <= set(quota.status.used):
+            break
+        await core.delete_namespaced_resource_quota(name, ns)
+    await core.delete_namespace(ns)
+
+
+def rss_peak_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def reconciles(port: int) -> float:
+    async with httpx.AsyncClient(timeout=5) as http:
+        text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith('coachops_operator_reconciles_total{kind="Creator"')
+    )
+
+
+async def print_steps(port: int) -> None:
+    """Mean duration of each reconcile step, from the operator's own histograms."""
+    async with httpx.AsyncClient(timeout=5) as http:
+        text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+    sums: dict[str, float] = {}
+    counts: dict[str, float] = {}
+    for line in text.splitlines():
+        for kind, target in (("_sum{", sums), ("_count{", counts)):
+            if line.startswith("coachops_operator_step_duration_seconds" + kind):
+                step = line.split('step="', 1)[1].split('"', 1)[0]
+                target[step] = float(line.rsplit(" ", 1)[1])
+    steps = ", ".join(f"{k} {sums[k] / counts[k]:.2f} s" for k in sums if counts.get(k))
+    print(f"  mean step durations: {steps}", flush=True)
+
+
+async def run(n: int) -> Result:
+    stack = await start_stack()
+    operator: ManagedProcess | None = None
+    try:
+        assert stack.cluster is not None
+        kubectl(stack, "apply", "--server-side", "-f", str(REPO_ROOT / "crds"))
+        kubectl(stack, "wait", "--for=condition=Established", "crd/creators.coachops.dev")
+        api = await config.new_client_from_config(config_file=str(stack.cluster.kubeconfig))
+        await warm_quota_controller(api)
+        metrics_port = free_port()
+        operator = ManagedProcess(
+            "operator",
+            [
+                sys.executable,
+                "-m",
+                "coachops_operator",
+                "--standalone",
+                "--host=127.0.0.1",
+                f"--liveness-port={free_port()}",
+                f"--metrics-port={metrics_port}",
+            ],
+            stack.workdir / "operator.log",
+            env={
+                "KUBECONFIG": str(stack.cluster.kubeconfig),
+                "COACHOPS_OPERATOR_DATABASE_URL": stack.postgres.owner_dsn,
+                "COACHOPS_OPERATOR_REDIS_URL": stack.redis.url,
+                "COACHOPS_OPERATOR_CHROMA_URL": stack.chroma.url,
+                "COACHOPS_OPERATOR_DB_POOL_SIZE": "20",
+            },
+        )
+        operator.start()
+        await asyncio.sleep(3)
+        objects = client.CustomObjectsApi(api)
+        names = [f"bench-{i:04d}" for i in range(n)]
+        gate = asyncio.Semaphore(32)
+
+        async def create(name: str) -> None:
+            body = {
+                "apiVersion": c.API_VERSION,
+                "kind": c.CREATOR_KIND,
+                "metadata": {"name": name},
+                "spec": {"displayName": name, "contact": {"email": f"{name}@example.com"}},
+            }
+            async with gate:
+                await objects.create_cluster_custom_object(
+                    c.GROUP, c.VERSION, c.CREATOR_PLURAL, body
+                )
+
+        started = time.monotonic()
+        await asyncio.gather(*(create(name) for name in names))
+        created = time.monotonic() - started
+        print(f"  N={n}: {n} Creators created in {created:.1f} s", flush=True)
+        last_report = 0.0
+        while True:
+            listed = await objects.list_cluster_custom_object(c.GROUP, c.VERSION, c.CREATOR_PLURAL)
+            ready = sum(
+                1
+                for item in listed["items"]
+                if any(
+                    cond["type"] == "Ready" and cond["status"] == "True"
+                    for cond in item.get("status", {}).get("conditions", [])
+                )
+            )
+            elapsed = time.monotonic() - started
+            if ready == n:
+                break
+            if elapsed - last_report >= 5:
+                print(f"  N={n}: {ready} Ready after {elapsed:.0f} s", flush=True)
+                last_report = elapsed
+            if not operator.running():
+                raise RuntimeError(f"the operator died:\n{operator.log_tail()}")
+            if elapsed > 600:
+                raise RuntimeError(f"only {ready}/{n} Ready after 600 s")
+            await asyncio.sleep(0.5)
+        seconds = time.monotonic() - started
+        await print_steps(metrics_port)
+        result = Result(
+            n,
+            seconds,
+            await reconciles(metrics_port),
+            rss_peak_mb(operator.pid),
+            cpu_seconds(operator.pid),
+        )
+        await api.close()
+        return result
+    finally:
+        if operator is not None:
+            operator.stop()
+        stack.stop()
+
+
+async def main(sizes: list[int]) -> None:
+    results = []
+    for n in sizes:
+        print(f"N = {n}: starting a fresh stack ...", flush=True)
+        results.append(await run(n))
+    print()
+    print(HEADER)
+    for result in results:
+        print(result.row())
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("-n", type=int, action="append", help="number of Creators (repeatable)")
+    args = parser.parse_args()
+    asyncio.run(main(args.n or [100, 1000]))

@@ -1,0 +1,532 @@
+"""PostgreSQL provisioning: tenant rows, per-creator login roles, RLS checks and the probe.
+
+The operator connects as the schema owner (``coachops_owner``): it owns the tables, may
+create roles, and is subject to FORCE ROW LEVEL SECURITY like everyone else, so every
+write names its tenant first with ``set_config('coachops.tenant_id', ..., true)``.
+
+Passwords never travel to the server in clear: roles get a SCRAM-SHA-256 verifier computed
+here, so no statement the server could log or echo in an error carries a password.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+TENANT_GROUP = "coachops_tenants"
+CANARY_NAME = "_coachops_probe_canary"
+CANARY_ID = uuid.UUID("00000000-0000-4000-8000-00000000c0de")
+POLICY = "tenant_isolation"
+PREDICATE = "creator_id = (SELECT current_tenant_id())"
+# What pg_get_expr() prints for PREDICATE.
+CANONICAL_PREDICATE = "(creator_id = ( SELECT current_tenant_id() AS current_tenant_id))"
+
+STORE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+)
+
+
+class DatabaseError(Exception):
+    """A database step failed; ``reason`` is a CamelCase condition reason."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def describe(error: BaseException) -> str:
+    """A short description of a store error that cannot carry a secret (no DSN, no SQL)."""
+    if isinstance(error, asyncpg.PostgresError):
+        return f"{type(error).__name__} (SQLSTATE {error.sqlstate})"
+    return type(error).__name__
+
+
+def scram_verifier(password: str, iterations: int = 4096) -> str:
+    """The SCRAM-SHA-256 verifier PostgreSQL stores for ``password`` (RFC 5802/7677)."""
+    salt = secrets.token_bytes(16)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    client_key = hmac.digest(salted, b"Client Key", "sha256")
+    stored_key = hashlib.sha256(client_key).digest()
+    server_key = hmac.digest(salted, b"Server Key", "sha256")
+
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode()
+
+    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _role_row_problems(found: Mapping[str, Any]) -> list[str]:
+    role = found.get("rolname", "the tenant role")
+    problems = []
+    if not found["rolcanlogin"]:
+        problems.append(f"database role {role} cannot log in")
+    if found["rolsuper"] or found["rolbypassrls"] or found["rolcreaterole"]:
+        problems.append(f"database role {role} has elevated attributes")
+    if not found["member"]:
+        problems.append(f"database role {role} is not in {TENANT_GROUP}")
+    return problems
+
+
+@dataclass(frozen=True)
+class TenantRow:
+    creator_id: uuid.UUID
+    name: str
+    display_name: str
+    contact_email: str
+    plan: Mapping[str, Any]
+    isolation: str
+    suspended: bool
+    generation: int
+
+
+class Database:
+    """The operator's access to PostgreSQL as the schema owner."""
+
+    def __init__(self, dsn: str, *, pool_size: int = 10, timeout: float = 5.0) -> None:
+        self._dsn = dsn
+        self._pool_size = pool_size
+        self.timeout = timeout
+        self._pool: asyncpg.Pool | None = None
+        self._lock = asyncio.Lock()
+
+    async def _get_pool(self) -> asyncpg.Pool:
+        async with self._lock:
+            if self._pool is None:
+                # min_size=0: the operator starts even while PostgreSQL is down.
+                self._pool = await asyncpg.create_pool(
+                    self._dsn,
+                    min_size=0,
+                    max_size=self._pool_size,
+                    timeout=self.timeout,
+                    command_timeout=self.timeout * 2,
+                    max_inactive_connection_lifetime=60,
+                )
+            return self._pool
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    @asynccontextmanager
+    async def transaction(self, tenant: uuid.UUID | None = None) -> AsyncIterator[Any]:
+        """A connection in a transaction, with the tenant context set when given."""
+        pool = await self._get_pool()
+        # Waiting for a pooled connection is queueing, not an outage: allow much longer
+        # than the connect timeout before calling the database unavailable.
+        async with pool.acquire(timeout=self.timeout * 6) as conn, conn.transaction():
+            if tenant is not None:
+                await conn.execute("SELECT set_config('coachops.tenant_id', $1, true)", str(tenant))
+            yield conn
+
+    # ------------------------------------------------------------ tenant rows
+
+    async def provision(self, row: TenantRow, role: str, password: str) -> bool:
+        """The tenant row and its login role in one transaction; True if the role is new."""
+        async with self.transaction(row.creator_id) as conn:
+            await self._upsert_tenant(conn, row)
+            return await self._ensure_role(conn, role, password, row.creator_id)
+
+    async def upsert_tenant(self, row: TenantRow) -> None:
+        async with self.transaction(row.creator_id) as conn:
+            await self._upsert_tenant(conn, row)
+
+    async def _upsert_tenant(self, conn: Any, row: TenantRow) -> None:
+        await conn.execute(
+            """
+            INSERT INTO creators (creator_id, name, display_name, contact_email, plan,
+                                  isolation, suspended, generation)
+            VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8)
+            ON CONFLICT (creator_id) DO UPDATE SET
+                display_name = EXCLUDED.display_name,
+                contact_email = EXCLUDED.contact_email,
+                plan = EXCLUDED.plan,
+                isolation = EXCLUDED.isolation,
+                suspended = EXCLUDED.suspended,
+                generation = EXCLUDED.generation,
+                updated_at = now()
+            WHERE (creators.display_name, creators.contact_email, creators.plan,
+                   creators.isolation, creators.suspended, creators.generation)
+               IS DISTINCT FROM
+                  (EXCLUDED.display_name, EXCLUDED.contact_email, EXCLUDED.plan,
+                   EXCLUDED.isolation, EXCLUDED.suspended, EXCLUDED.generation)
+            """,
+            row.creator_id,
+            row.name,
+            row.display_name,
+            row.contact_email,
+            json.dumps(row.plan, sort_keys=True),
+            row.isolation,
+            row.suspended,
+            row.generation,
+        )
+
+    async def tenant_state(self, tenant: uuid.UUID) -> tuple[bool, int] | None:
+        """(suspended, generation) of the tenant row, or None if it is missing."""
+        async with self.transaction(tenant) as conn:
+            found = await conn.fetchrow(
+                "SELECT suspended, generation FROM creators WHERE creator_id = $1", tenant
+            )
+        return None if found is None else (bool(found[0]), int(found[1]))
+
+    async def ensure_canary(self) -> None:
+        """A tenant row no role is bound to: the probe tries to read it and must not."""
+        await self.upsert_tenant(
+            TenantRow(
+                CANARY_ID,
+                CANARY_NAME,
+                "probe canary",
+                "canary@coachops.invalid",
+                {},
+                "shared",
+                True,
+                0,
+            )
+        )
+
+    # ------------------------------------------------------------ login roles
+
+    async def ensure_role(self, role: str, password: str, tenant: uuid.UUID) -> bool:
+        """Create or repair the tenant's login role; True when it was (re)created."""
+        async with self.transaction() as conn:
+            return await self._ensure_role(conn, role, password, tenant)
+
+    async def _ensure_role(self, conn: Any, role: str, password: str, tenant: uuid.UUID) -> bool:
+        verifier = quote_literal(scram_verifier(password))
+        ident = quote_ident(role)
+        # Only a superuser may even mention SUPERUSER, REPLICATION or BYPASSRLS in ALTER
+        # ROLE; they are off by default at creation and role_problems() reports them.
+        options = "LOGIN NOCREATEDB NOCREATEROLE INHERIT CONNECTION LIMIT 50"
+        exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role)
+        if exists:
+            await conn.execute(f"ALTER ROLE {ident} {options}")
+        else:
+            await conn.execute(f"CREATE ROLE {ident} {options} PASSWORD {verifier}")
+        member = await conn.fetchval("SELECT pg_has_role($1, $2, 'MEMBER')", role, TENANT_GROUP)
+        if not member:
+            await conn.execute(f"GRANT {TENANT_GROUP} TO {ident}")
+        await conn.execute(
+            """
+            INSERT INTO tenant_db_roles (role_name, creator_id) VALUES ($1, $2)
+            ON CONFLICT (role_name) DO UPDATE SET creator_id = EXCLUDED.creator_id
+            WHERE tenant_db_roles.creator_id IS DISTINCT FROM EXCLUDED.creator_id
+            """,
+            role,
+            tenant,
+        )
+        return not exists
+
+    async def set_password(self, role: str, password: str) -> None:
+        verifier = quote_literal(scram_verifier(password))
+        async with self.transaction() as conn:
+            await conn.execute(f"ALTER ROLE {quote_ident(role)} PASSWORD {verifier}")
+
+    async def role_problems(self, role: str, tenant: uuid.UUID) -> list[str]:
+        """What is wrong with the tenant's role (empty when nothing is)."""
+        async with self.transaction() as conn:
+            found = await conn.fetchrow(
+                """
+                SELECT r.rolname, r.rolcanlogin, r.rolsuper, r.rolbypassrls, r.rolcreaterole,
+                       pg_has_role(r.rolname, $2, 'MEMBER') AS member,
+                       (SELECT creator_id FROM tenant_db_roles WHERE role_name = r.rolname)
+                           AS bound
+                FROM pg_roles r WHERE r.rolname = $1
+                """,
+                role,
+                TENANT_GROUP,
+            )
+        if found is None:
+            return [f"database role {role} is missing"]
+        problems = _role_row_problems(found)
+        if found["bound"] != tenant:
+            problems.append(f"database role {role} is not bound to its tenant")
+        return problems
+
+    async def all_role_problems(self, prefix: str) -> dict[str, tuple[list[str], uuid.UUID | None]]:
+        """role_problems() for every role whose name starts with ``prefix``, in one query."""
+        async with self.transaction() as conn:
+            rows = await conn.fetch(
+                """
+                SELECT r.rolname, r.rolcanlogin, r.rolsuper, r.rolbypassrls, r.rolcreaterole,
+                       pg_has_role(r.rolname, $2, 'MEMBER') AS member, b.creator_id AS bound
+                FROM pg_roles r LEFT JOIN tenant_db_roles b ON b.role_name = r.rolname
+                WHERE starts_with(r.rolname, $1)
+                """,
+                prefix,
+                TENANT_GROUP,
+            )
+        return {
+            row["rolname"]: (
+                _role_row_problems(row),
+                row["bound"],
+            )
+            for row in rows
+        }
+
+    async def disable_role(self, role: str) -> None:
+        async with self.transaction() as conn:
+            if await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role):
+                await conn.execute(f"ALTER ROLE {quote_ident(role)} NOLOGIN")
+
+    async def drop_tenant(self, tenant: uuid.UUID, role: str) -> int:
+        """Delete the tenant's rows (cascading to every tenant table) and drop its role."""
+        async with self.transaction(tenant) as conn:
+            deleted = await conn.fetchval(
+                "WITH d AS (DELETE FROM creators WHERE creator_id = $1 RETURNING 1)"
+                " SELECT count(*) FROM d",
+                tenant,
+            )
+            await conn.execute("DELETE FROM tenant_db_roles WHERE role_name = $1", role)
+            if await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role):
+                await conn.execute(f"DROP ROLE {quote_ident(role)}")
+        return int(deleted or 0)
+
+    async def retain_tenant(self, tenant: uuid.UUID, role: str) -> None:
+        """Keep the rows, stop serving them: the tenant is suspended and its role can't log in."""
+        async with self.transaction(tenant) as conn:
+            await conn.execute(
+                "UPDATE creators SET suspended = true, updated_at = now() WHERE creator_id = $1",
+                tenant,
+            )
+        await self.disable_role(role)
+
+    # ------------------------------------------------------------ RLS policies
+
+    async def policy_problems(self) -> list[str]:
+        """Tenant tables whose row-level security is not exactly the tenant policy.
+
+        Tenant tables are ``creators`` and every table with a foreign key on
+        ``creator_id`` to it (directories and role bindings are not tenant tables).
+        """
+        async with self.transaction() as conn:
+            rows = await conn.fetch(
+                """
+                WITH tenant_tables AS (
+                    SELECT 'public.creators'::regclass AS rel
+                    UNION
+                    SELECT con.conrelid FROM pg_constraint con
+                    JOIN pg_attribute a ON a.attrelid = con.conrelid
+                        AND a.attnum = ANY (con.conkey) AND a.attname = 'creator_id'
+                    WHERE con.contype = 'f' AND con.confrelid = 'public.creators'::regclass
+                )
+                SELECT t.rel::text AS name, c.relrowsecurity, c.relforcerowsecurity,
+                       coalesce(array_agg(p.polname::text ORDER BY p.polname)
+                                FILTER (WHERE p.polname IS NOT NULL), '{}') AS policies,
+                       bool_and(p.polcmd = '*' AND p.polpermissive
+                                AND p.polroles = '{0}'
+                                AND pg_get_expr(p.polqual, p.polrelid) = $1
+                                AND pg_get_expr(p.polwithcheck, p.polrelid) = $1)
+                           FILTER (WHERE p.polname = $2) AS policy_ok
+                FROM tenant_tables t
+                JOIN pg_class c ON c.oid = t.rel
+                LEFT JOIN pg_policy p ON p.polrelid = t.rel
+                GROUP BY t.rel, c.relrowsecurity, c.relforcerowsecurity
+                """,
+                CANONICAL_PREDICATE,
+                POLICY,
+            )
+        problems = []
+        for row in rows:
+            name = row["name"]
+            if not (row["relrowsecurity"] and row["relforcerowsecurity"]):
+                problems.append(f"row-level security is not enabled and forced on {name}")
+            if list(row["policies"]) != [POLICY]:
+                problems.append(f"{name} has policies {list(row['policies'])}, want [{POLICY}]")
+            elif not row["policy_ok"]:
+                problems.append(f"policy {POLICY} on {name} was altered")
+        return problems
+
+    async def repair_policies(self) -> list[str]:
+        """Put the tenant policy back on every tenant table; returns what was repaired."""
+        problems = await self.policy_problems()
+        if not problems:
+            return []
+        async with self.transaction() as conn:
+            tables = await conn.fetch(
+                """
+                SELECT DISTINCT rel::text AS name FROM (
+                    SELECT 'public.creators'::regclass AS rel
+                    UNION
+                    SELECT con.conrelid FROM pg_constraint con
+                    JOIN pg_attribute a ON a.attrelid = con.conrelid
+                        AND a.attnum = ANY (con.conkey) AND a.attname = 'creator_id'
+                    WHERE con.contype = 'f' AND con.confrelid = 'public.creators'::regclass
+                ) t
+                """
+            )
+            for table in tables:
+                name = table["name"]
+                policies = await conn.fetch(
+                    "SELECT polname::text AS polname FROM pg_policy WHERE polrelid = $1::regclass",
+                    name,
+                )
+                for policy in policies:
+                    await conn.execute(f"DROP POLICY {quote_ident(policy['polname'])} ON {name}")
+                await conn.execute(f"ALTER TABLE {name} ENABLE ROW LEVEL SECURITY")
+                await conn.execute(f"ALTER TABLE {name} FORCE ROW LEVEL SECURITY")
+                await conn.execute(
+                    f"CREATE POLICY {POLICY} ON {name} USING ({PREDICATE}) WITH CHECK ({PREDICATE})"
+                )
+        return problems
+
+    # ------------------------------------------------------------ programs
+
+    async def upsert_program(
+        self,
+        tenant: uuid.UUID,
+        program: uuid.UUID,
+        name: str,
+        title: str,
+        spec: Mapping[str, Any],
+        generation: int,
+    ) -> None:
+        async with self.transaction(tenant) as conn:
+            await conn.execute(
+                """
+                INSERT INTO programs (program_id, creator_id, name, title, spec, generation)
+                VALUES ($1, $2, $3, $4, $5::jsonb, $6)
+                ON CONFLICT (program_id) DO UPDATE SET
+                    title = EXCLUDED.title, spec = EXCLUDED.spec,
+                    generation = EXCLUDED.generation, deleted_at = NULL, updated_at = now()
+                WHERE (programs.title, programs.spec, programs.generation,
+                       programs.deleted_at IS NULL)
+                   IS DISTINCT FROM
+                      (EXCLUDED.title, EXCLUDED.spec, EXCLUDED.generation, true)
+                """,
+                program,
+                tenant,
+                name,
+                title,
+                json.dumps(spec, sort_keys=True),
+                generation,
+            )
+
+    async def program_generation(self, tenant: uuid.UUID, program: uuid.UUID) -> int | None:
+        async with self.transaction(tenant) as conn:
+            found = await conn.fetchval(
+                "SELECT generation FROM programs WHERE program_id = $1 AND deleted_at IS NULL",
+                program,
+            )
+        return None if found is None else int(found)
+
+    async def remove_program(self, tenant: uuid.UUID, program: uuid.UUID, *, keep: bool) -> None:
+        async with self.transaction(tenant) as conn:
+            if keep:
+                await conn.execute(
+                    "UPDATE programs SET deleted_at = now() WHERE program_id = $1", program
+                )
+            else:
+                await conn.execute("DELETE FROM programs WHERE program_id = $1", program)
+
+
+# ---------------------------------------------------------------- verification probe
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    ok: bool
+    message: str
+
+
+_PROBE = """
+BEGIN;
+DO $probe$
+DECLARE
+  own uuid := current_tenant_id();
+  foreign_rows bigint;
+  own_rows bigint;
+  affected bigint;
+BEGIN
+  IF own IS DISTINCT FROM '{tenant}'::uuid THEN
+    RAISE EXCEPTION 'coachops-probe: the role is not bound to its own tenant';
+  END IF;
+  -- Try to rebind to the canary tenant, then read everything.
+  PERFORM set_config('coachops.tenant_id', '{canary}', true);
+  SELECT count(*) FILTER (WHERE creator_id <> own), count(*) FILTER (WHERE creator_id = own)
+    INTO foreign_rows, own_rows FROM creators;
+  IF foreign_rows > 0 THEN
+    RAISE EXCEPTION 'coachops-probe: read % row(s) of other tenants', foreign_rows;
+  END IF;
+  IF own_rows = 0 THEN
+    RAISE EXCEPTION 'coachops-probe: cannot read its own tenant row';
+  END IF;
+  -- Every write to another tenant or to the role bindings must be refused
+  -- (insufficient_privilege covers missing grants and row-level security alike).
+  BEGIN
+    INSERT INTO programs (program_id, creator_id, name, title, spec)
+      VALUES (gen_random_uuid(), '{canary}', 'probe', 'probe', '{{}}');
+    RAISE EXCEPTION 'coachops-probe: an insert into another tenant succeeded';
+  EXCEPTION WHEN insufficient_privilege THEN NULL;
+  END;
+  BEGIN
+    UPDATE creators SET display_name = 'probe' WHERE creator_id = '{canary}';
+    GET DIAGNOSTICS affected = ROW_COUNT;
+    IF affected > 0 THEN
+      RAISE EXCEPTION 'coachops-probe: an update of another tenant succeeded';
+    END IF;
+  EXCEPTION WHEN insufficient_privilege THEN NULL;
+  END;
+  BEGIN
+    DELETE FROM creators WHERE creator_id = '{canary}';
+    GET DIAGNOSTICS affected = ROW_COUNT;
+    IF affected > 0 THEN
+      RAISE EXCEPTION 'coachops-probe: a delete of another tenant succeeded';
+    END IF;
+  EXCEPTION WHEN insufficient_privilege THEN NULL;
+  END;
+  BEGIN
+    INSERT INTO tenant_db_roles (role_name, creator_id) VALUES (current_user, '{canary}');
+    RAISE EXCEPTION 'coachops-probe: the role could rebind itself';
+  EXCEPTION WHEN insufficient_privilege THEN NULL;
+  END;
+END
+$probe$;
+ROLLBACK;
+"""
+
+
+async def probe_isolation(
+    dsn: str, tenant: uuid.UUID, *, connect_timeout: float = 5.0
+) -> ProbeResult:
+    """Connect as the tenant's role and try to escape: read, write and rebind.
+
+    One round trip: a PL/pgSQL block, run as the tenant's role in a transaction that is
+    rolled back, expects to see exactly its own tenant row, nothing of the canary tenant,
+    and every write to another tenant (or to the role bindings) refused.
+    """
+    conn = await asyncpg.connect(dsn, timeout=connect_timeout)
+    try:
+        await conn.execute(_PROBE.format(tenant=uuid.UUID(str(tenant)), canary=CANARY_ID))
+    except asyncpg.RaiseError as error:
+        message = str(error).removeprefix("coachops-probe: ")
+        return ProbeResult(False, message)
+    finally:
+        await conn.close()
+    return ProbeResult(
+        True,
+        "probe as the tenant role: 0 foreign rows visible, 4/4 cross-tenant writes refused, "
+        "rebinding ignored",
+    )

@@ -1,0 +1,563 @@
+"""Creator reconciliation: the steps, each store behind its own condition.
+
+``reconcile_creator`` is what the kopf handlers call on create, update, resume and drift.
+Every step is idempotent (server-side apply, upserts, deterministic names), so running it
+again after a crash converges without duplicates. A store that is down turns its
+condition False with a reason and asks for a retry; the other steps still run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import secrets
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
+from pydantic import ValidationError
+
+from coachops_crds import constants as c
+from coachops_crds.models import CreatorSpec
+from coachops_operator import builders, kube
+from coachops_operator import conditions as cond
+from coachops_operator.builders import CreatorRef, Manifest, RuntimeEnv
+from coachops_operator.cache import STORE_ERRORS as REDIS_ERRORS
+from coachops_operator.cache import Cache, probe_user
+from coachops_operator.conditions import Observation
+from coachops_operator.database import STORE_ERRORS as PG_ERRORS
+from coachops_operator.database import Database, TenantRow, describe, probe_isolation
+from coachops_operator.metrics import STEP_SECONDS
+from coachops_operator.settings import OperatorSettings
+from coachops_operator.vectors import STORE_ERRORS as CHROMA_ERRORS
+from coachops_operator.vectors import VectorStore, VectorStoreError
+
+log = logging.getLogger("coachops_operator")
+
+Event = tuple[str, str, str]  # (type, reason, message)
+
+
+@dataclass
+class Stores:
+    """Clients shared by every handler (kept on kopf's memo)."""
+
+    api: client.ApiClient
+    db: Database
+    cache: Cache
+    vectors: VectorStore
+    settings: OperatorSettings
+    locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    policy_checked_at: float = 0.0
+    gate: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(32))
+    canary_ready: bool = False
+    # Store-side state for the drift timers, read in one query per interval for everyone.
+    snapshot_at: float = -1e9
+    roles: dict[str, tuple[list[str], uuid.UUID | None]] = field(default_factory=dict)
+    redis_users: dict[str, str] = field(default_factory=dict)
+    snapshot_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    ticks: dict[str, int] = field(default_factory=dict)
+    # name -> ((uid, generation), spec, manifests): the drift check's desired objects.
+    desired: dict[str, tuple[tuple[str, int], CreatorSpec, list[Manifest]]] = field(
+        default_factory=dict
+    )
+
+    async def refresh_snapshot(self, max_age: float) -> None:
+        """Role and Redis user state for every tenant, at most ``max_age`` seconds old."""
+        async with self.snapshot_lock:
+            if time.monotonic() - self.snapshot_at < max_age:
+                return
+            self.roles = await self.db.all_role_problems(c.tenant_db_role(""))
+            self.redis_users = await self.cache.all_users(c.tenant_redis_user(""))
+            self.snapshot_at = time.monotonic()
+
+    def lock(self, name: str) -> asyncio.Lock:
+        return self.locks.setdefault(name, asyncio.Lock())
+
+    @property
+    def runtime_env(self) -> RuntimeEnv:
+        return RuntimeEnv(image=self.settings.runtime_image, chroma_url=self.settings.chroma_url)
+
+    def pg_endpoint(self) -> tuple[str, int, str]:
+        parts = urlsplit(self.settings.database_url.get_secret_value())
+        host = self.settings.database_host or parts.hostname or "localhost"
+        return host, parts.port or 5432, (parts.path or "/coachops").lstrip("/")
+
+    def pg_probe_dsn(self, role: str, password: str) -> str:
+        parts = urlsplit(self.settings.database_url.get_secret_value())
+        host, port, database = parts.hostname or "localhost", parts.port or 5432, parts.path
+        return f"postgresql://{role}:{password}@{host}:{port}{database}"
+
+    def redis_endpoint(self) -> tuple[str, int]:
+        parts = urlsplit(self.settings.redis_url.get_secret_value())
+        return self.settings.redis_host or parts.hostname or "localhost", parts.port or 6379
+
+    def redis_probe_url(self, user: str, password: str) -> str:
+        parts = urlsplit(self.settings.redis_url.get_secret_value())
+        return f"redis://{user}:{password}@{parts.hostname}:{parts.port or 6379}/0"
+
+
+@dataclass
+class Outcome:
+    """What one reconcile observed: the status to write, events to post, what to retry."""
+
+    status: dict[str, Any]
+    events: list[Event]
+    retry: list[str]
+    permanent: str | None = None
+
+
+class InvalidSpecError(Exception):
+    pass
+
+
+def parse_spec(spec: Mapping[str, Any]) -> CreatorSpec:
+    try:
+        return CreatorSpec.model_validate(dict(spec))
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InvalidSpecError(f"spec.{where}: {first['msg']}") from error
+
+
+def static_status(name: str, spec: CreatorSpec) -> dict[str, Any]:
+    dedicated = spec.isolation == "dedicated"
+    return {
+        "namespace": c.creator_namespace(name),
+        "tenantId": str(c.tenant_id(name)),
+        "database": {"role": c.tenant_db_role(name), "secretName": c.TENANT_SECRET},
+        "cache": {
+            "keyPrefix": c.tenant_redis_prefix(name),
+            "user": c.tenant_redis_user(name) if dedicated else "",
+        },
+        "vectorStore": {"tenant": c.chroma_tenant(name), "database": c.CHROMA_DATABASE},
+        "suspended": spec.suspended,
+    }
+
+
+# ---------------------------------------------------------------- credentials
+
+
+def _decode(data: Mapping[str, str] | None) -> dict[str, str]:
+    return {k: base64.b64decode(v).decode() for k, v in (data or {}).items()}
+
+
+async def ensure_credentials(stores: Stores, ref: CreatorRef, spec: CreatorSpec) -> dict[str, str]:
+    """The tenant's credentials Secret (created or completed); returns its plain data."""
+    live = await kube.get(stores.api, "v1", "Secret", ref.namespace, c.TENANT_SECRET)
+    current = _decode(live.get("data") if live else None)
+    role = c.tenant_db_role(ref.name)
+    pg_password = current.get("PGPASSWORD") or secrets.token_urlsafe(24)
+    host, port, database = stores.pg_endpoint()
+    data = {
+        "PGHOST": host,
+        "PGPORT": str(port),
+        "PGDATABASE": database,
+        "PGUSER": role,
+        "PGPASSWORD": pg_password,
+        "DATABASE_URL": builders.database_url(role, pg_password, host, port, database),
+    }
+    if spec.isolation == "dedicated":
+        user = c.tenant_redis_user(ref.name)
+        redis_password = current.get("REDIS_PASSWORD") or secrets.token_urlsafe(24)
+        redis_host, redis_port = stores.redis_endpoint()
+        data |= {
+            "REDIS_USERNAME": user,
+            "REDIS_PASSWORD": redis_password,
+            "REDIS_KEY_PREFIX": c.tenant_redis_prefix(ref.name),
+            "REDIS_URL": builders.redis_url(user, redis_password, redis_host, redis_port),
+        }
+    if current != data or live is None:
+        await kube.apply(stores.api, builders.credentials_secret(ref, data))
+    return data
+
+
+# ---------------------------------------------------------------- steps
+
+
+async def step_namespace(stores: Stores, ref: CreatorRef, spec: CreatorSpec) -> Observation:
+    applied = await kube.apply(stores.api, builders.namespace(ref))
+    if applied.get("status", {}).get("phase") == "Terminating":
+        return Observation.false(
+            cond.NAMESPACE_READY,
+            "NamespaceTerminating",
+            f"namespace {ref.namespace} is still being deleted; it will be recreated",
+        )
+    await asyncio.gather(
+        *(kube.apply(stores.api, m) for m in builders.namespaced_children(ref, spec))
+    )
+    return Observation.true(
+        cond.NAMESPACE_READY,
+        "Applied",
+        f"namespace {ref.namespace} with RBAC, quota, limits and network policy",
+    )
+
+
+Lookup = Callable[[str, str], Mapping[str, Any] | None]
+
+
+def _counted(quota: Mapping[str, Any] | None, want: Mapping[str, str]) -> bool:
+    status = (quota or {}).get("status") or {}
+    hard = {k: str(v) for k, v in (status.get("hard") or {}).items()}
+    return hard == dict(want) and set(want) <= set(status.get("used") or {})
+
+
+async def step_quota(
+    stores: Stores, ref: CreatorRef, spec: CreatorSpec, lookup: Lookup, wait: float = 2.0
+) -> Observation:
+    """NamespaceReady waits for the quota controller to count the plan's ResourceQuota:
+    until it has, the apiserver refuses every object the quota counts ("status unknown
+    for quota"), so the namespace is not ready for programs. Polls the watch-fed index,
+    not the API."""
+    desired = builders.resource_quota(ref, spec)
+    want = desired["spec"]["hard"]
+    name = desired["metadata"]["name"]
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        if _counted(lookup("ResourceQuota", name), want):
+            return Observation.true(
+                cond.NAMESPACE_READY,
+                "Applied",
+                f"namespace {ref.namespace} with RBAC, quota, limits and network policy",
+            )
+        await asyncio.sleep(0.2)
+    live = await kube.get(stores.api, "v1", "ResourceQuota", ref.namespace, name)
+    if _counted(live, want):
+        return Observation.true(cond.NAMESPACE_READY, "Applied", f"namespace {ref.namespace}")
+    status = (live or {}).get("status") or {}
+    created = str((live or {}).get("metadata", {}).get("creationTimestamp", ""))
+    stuck = bool(created) and _age_seconds(created) > 60
+    if stuck and {k: str(v) for k, v in (status.get("hard") or {}).items()} == want:
+        # Seen long ago but never counted: the controller learns about new CRDs every 30 s
+        # and then only recounts quotas every 5 min. Recreate the quota to have it counted.
+        await kube.delete(stores.api, "v1", "ResourceQuota", ref.namespace, name)
+    return Observation.false(
+        cond.NAMESPACE_READY,
+        "QuotaPending",
+        "the quota controller has not counted the plan's ResourceQuota yet",
+    )
+
+
+def _age_seconds(timestamp: str) -> float:
+    from datetime import UTC, datetime
+
+    then = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    return (datetime.now(UTC) - then).total_seconds()
+
+
+async def step_database(
+    stores: Stores, ref: CreatorRef, spec: CreatorSpec, generation: int, password: str
+) -> Observation:
+    tenant = c.tenant_id(ref.name)
+    role = c.tenant_db_role(ref.name)
+    if not stores.canary_ready:
+        await stores.db.ensure_canary()
+        stores.canary_ready = True
+    await stores.db.provision(
+        TenantRow(
+            tenant,
+            ref.name,
+            spec.display_name,
+            spec.contact.email,
+            spec.plan.model_dump(by_alias=True),
+            spec.isolation,
+            spec.suspended,
+            generation,
+        ),
+        role,
+        password,
+    )
+    dsn = stores.pg_probe_dsn(role, password)
+    timeout = stores.settings.store_timeout
+    try:
+        result = await probe_isolation(dsn, tenant, connect_timeout=timeout)
+    except PG_ERRORS as error:
+        if getattr(error, "sqlstate", "") != "28P01":  # invalid_password
+            raise
+        # The Secret and the role disagree (restored Secret, edited role): reset the role.
+        await stores.db.set_password(role, password)
+        result = await probe_isolation(dsn, tenant, connect_timeout=timeout)
+    if not result.ok:
+        return Observation.false(cond.DATABASE_READY, "IsolationProbeFailed", result.message)
+    return Observation.true(
+        cond.DATABASE_READY, "IsolationVerified", f"role {role}: {result.message}"
+    )
+
+
+async def step_cache(
+    stores: Stores, ref: CreatorRef, spec: CreatorSpec, credentials: Mapping[str, str]
+) -> Observation:
+    prefix = c.tenant_redis_prefix(ref.name)
+    if spec.isolation != "dedicated":
+        await stores.cache.ping()
+        return Observation.true(
+            cond.CACHE_READY, "SharedPrefix", f"shared runtime keys under {prefix}"
+        )
+    user = c.tenant_redis_user(ref.name)
+    password = credentials["REDIS_PASSWORD"]
+    await stores.cache.ensure_user(user, prefix, password)
+    problem = await probe_user(stores.redis_probe_url(user, password), prefix)
+    if problem:
+        return Observation.false(cond.CACHE_READY, "IsolationProbeFailed", problem)
+    return Observation.true(
+        cond.CACHE_READY, "AclUserVerified", f"user {user} limited to keys under {prefix}"
+    )
+
+
+async def step_vectors(stores: Stores, ref: CreatorRef) -> Observation:
+    tenant = c.chroma_tenant(ref.name)
+    await stores.vectors.ensure(tenant, c.CHROMA_DATABASE)
+    return Observation.true(
+        cond.VECTOR_STORE_READY,
+        "Provisioned",
+        f"Chroma tenant {tenant}, database {c.CHROMA_DATABASE}",
+    )
+
+
+def runtime_observation(spec: CreatorSpec, deployment: Mapping[str, Any] | None) -> Observation:
+    """RuntimeReady from the Deployment's own status: the truth, not the intent."""
+    if spec.isolation != "dedicated":
+        return Observation.true(cond.RUNTIME_READY, "SharedRuntime", "served by the shared runtime")
+    if deployment is None:
+        return Observation.false(cond.RUNTIME_READY, "DeploymentMissing", "not applied yet")
+    want = int(deployment.get("spec", {}).get("replicas") or 0)
+    status = deployment.get("status") or {}
+    available = int(status.get("availableReplicas") or 0)
+    if spec.suspended:
+        if available == 0:
+            return Observation.true(cond.RUNTIME_READY, "ScaledToZero", "suspended: 0 replicas")
+        return Observation.false(
+            cond.RUNTIME_READY, "ScalingToZero", f"suspended: {available} replica(s) left"
+        )
+    if available >= 1:
+        return Observation.true(
+            cond.RUNTIME_READY, "Available", f"{available}/{want} replicas available"
+        )
+    return Observation.false(
+        cond.RUNTIME_READY, "ReplicasUnavailable", f"{available}/{want} replicas available"
+    )
+
+
+async def step_runtime(
+    stores: Stores,
+    ref: CreatorRef,
+    spec: CreatorSpec,
+    present: Callable[[str, str], bool],
+) -> Observation:
+    if spec.isolation == "dedicated":
+        applied = await asyncio.gather(
+            *(
+                kube.apply(stores.api, m)
+                for m in builders.runtime_objects(ref, spec, stores.runtime_env)
+            )
+        )
+        return runtime_observation(spec, applied[0])
+    # Shared: remove what a former dedicated runtime left behind.
+    for api_version, kind in builders.RUNTIME_KINDS:
+        if present(kind, c.RUNTIME_NAME):
+            await kube.delete(stores.api, api_version, kind, ref.namespace, c.RUNTIME_NAME)
+    return runtime_observation(spec, None)
+
+
+# ---------------------------------------------------------------- the whole reconcile
+
+
+StepFn = Callable[[], Awaitable[Observation]]
+
+
+async def _guarded(
+    type_: str, unavailable: str, errors: tuple[type[BaseException], ...], step: StepFn
+) -> tuple[Observation, str | None]:
+    started = time.monotonic()
+    try:
+        return await step(), None
+    except errors as error:
+        detail = describe(error)
+        return Observation.false(type_, unavailable, f"{unavailable}: {detail}"), detail
+    finally:
+        STEP_SECONDS.labels(type_).observe(time.monotonic() - started)
+
+
+async def reconcile_creator(
+    stores: Stores,
+    *,
+    name: str,
+    uid: str,
+    spec_raw: Mapping[str, Any],
+    generation: int,
+    old_status: Mapping[str, Any],
+    lookup: Lookup = lambda kind, name: None,
+) -> Outcome:
+    ref = CreatorRef(name, uid)
+    old_conditions = old_status.get("conditions") or []
+    try:
+        spec = parse_spec(spec_raw)
+        builders.check_feasible(spec)
+    except (InvalidSpecError, builders.ImpossibleSpecError) as error:
+        observation = Observation.false(cond.READY, "InvalidSpec", str(error))
+        return Outcome(
+            {"conditions": cond.merge(old_conditions, [observation], generation)},
+            [("Warning", "InvalidSpec", str(error))],
+            [],
+            permanent=str(error),
+        )
+
+    status = static_status(name, spec)
+    observations: list[Observation] = []
+    retry: list[str] = []
+
+    namespace_obs, failed = await _guarded(
+        cond.NAMESPACE_READY,
+        "KubernetesApiError",
+        (ApiException, OSError, asyncio.TimeoutError),
+        lambda: step_namespace(stores, ref, spec),
+    )
+    observations.append(namespace_obs)
+    credentials: dict[str, str] | None = None
+    if namespace_obs.status == "True":
+        try:
+            credentials = await ensure_credentials(stores, ref, spec)
+        except (TimeoutError, ApiException, OSError) as error:
+            failed = describe(error)
+    if failed or namespace_obs.status != "True":
+        retry.append(f"namespace: {namespace_obs.reason}")
+
+    if credentials is None:
+        waiting = "waiting for the tenant namespace and its credentials Secret"
+        observations += [
+            Observation.false(cond.DATABASE_READY, "NamespaceNotReady", waiting),
+            Observation.false(cond.CACHE_READY, "NamespaceNotReady", waiting),
+        ]
+        vector_obs, failed = await _guarded(
+            cond.VECTOR_STORE_READY,
+            "VectorStoreUnavailable",
+            (*CHROMA_ERRORS, VectorStoreError),
+            lambda: step_vectors(stores, ref),
+        )
+        observations.append(vector_obs)
+        observations.append(
+            Observation.false(cond.RUNTIME_READY, "NamespaceNotReady", waiting)
+            if spec.isolation == "dedicated"
+            else runtime_observation(spec, None)
+        )
+    else:
+        creds = credentials
+        results = await asyncio.gather(
+            _guarded(
+                cond.NAMESPACE_READY,
+                "KubernetesApiError",
+                (ApiException, OSError, asyncio.TimeoutError),
+                lambda: step_quota(stores, ref, spec, lookup),
+            ),
+            _guarded(
+                cond.DATABASE_READY,
+                "DatabaseUnavailable",
+                PG_ERRORS,
+                lambda: step_database(stores, ref, spec, generation, creds["PGPASSWORD"]),
+            ),
+            _guarded(
+                cond.CACHE_READY,
+                "CacheUnavailable",
+                REDIS_ERRORS,
+                lambda: step_cache(stores, ref, spec, creds),
+            ),
+            _guarded(
+                cond.VECTOR_STORE_READY,
+                "VectorStoreUnavailable",
+                (*CHROMA_ERRORS, VectorStoreError),
+                lambda: step_vectors(stores, ref),
+            ),
+            _guarded(
+                cond.RUNTIME_READY,
+                "KubernetesApiError",
+                (ApiException, OSError, asyncio.TimeoutError),
+                lambda: step_runtime(
+                    stores, ref, spec, lambda kind, child: lookup(kind, child) is not None
+                ),
+            ),
+        )
+        observations.remove(namespace_obs)  # the quota step has the final word
+        for observation, step_error in results:
+            observations.append(observation)
+            if step_error is not None:
+                retry.append(f"{observation.type}: {observation.reason}")
+
+    ready = cond.summarize(observations, suspended=spec.suspended)
+    merged = cond.merge(old_conditions, [*observations, ready], generation)
+    status |= {"conditions": merged, "observedGeneration": generation}
+    events = transition_events(old_conditions, [*observations, ready])
+    return Outcome(status, events, retry)
+
+
+_SUCCESS_EVENT = {
+    cond.NAMESPACE_READY: "NamespaceReady",
+    cond.DATABASE_READY: "DatabaseReady",
+    cond.CACHE_READY: "CacheReady",
+    cond.VECTOR_STORE_READY: "VectorStoreReady",
+    cond.RUNTIME_READY: "RuntimeReady",
+    cond.READY: "Ready",
+}
+
+
+def transition_events(
+    previous: list[Mapping[str, Any]] | Any, observations: list[Observation]
+) -> list[Event]:
+    """One Event per condition whose status or reason changed (no repeats on resync)."""
+    events: list[Event] = []
+    for obs in observations:
+        old = cond.get(previous, obs.type)
+        if old is not None and old.get("status") == obs.status and old.get("reason") == obs.reason:
+            continue
+        if obs.status == "True":
+            events.append(("Normal", _SUCCESS_EVENT.get(obs.type, obs.type), obs.message))
+        elif obs.type != cond.READY or obs.reason == "Suspended":
+            kind = "Normal" if obs.reason in {"Suspended", "SharedRuntime"} else "Warning"
+            events.append((kind, obs.reason, f"{obs.type}: {obs.message}"))
+    return events
+
+
+# ---------------------------------------------------------------- deletion
+
+
+async def delete_creator_data(stores: Stores, name: str, spec: CreatorSpec) -> Event:
+    """Apply the reclaim policy to the tenant's data; returns the Event that says what."""
+    tenant = c.tenant_id(name)
+    role = c.tenant_db_role(name)
+    prefix = c.tenant_redis_prefix(name)
+    user = c.tenant_redis_user(name)
+    chroma = c.chroma_tenant(name)
+    if spec.reclaim_policy == "Delete":
+        rows = await stores.db.drop_tenant(tenant, role)
+        keys = await stores.cache.delete_keys(prefix)
+        await stores.cache.delete_user(user)
+        await stores.vectors.delete(chroma, c.CHROMA_DATABASE)
+        return (
+            "Normal",
+            "TenantDataDeleted",
+            f"reclaimPolicy Delete: removed tenant {tenant} ({rows} tenant row(s) and their "
+            f"data), database role {role}, {keys} Redis key(s) under {prefix}, Redis user "
+            f"{user} and Chroma database {chroma}/{c.CHROMA_DATABASE}",
+        )
+    await stores.db.retain_tenant(tenant, role)
+    await stores.cache.disable_user(user)
+    return (
+        "Normal",
+        "TenantDataRetained",
+        f"reclaimPolicy Retain: kept the rows of tenant {tenant} (marked suspended), database "
+        f"role {role} (login disabled), Redis keys under {prefix}, and Chroma database "
+        f"{chroma}/{c.CHROMA_DATABASE}; recreate Creator {name} to serve them again",
+    )
+
+
+def new_program_id(namespace: str, name: str) -> uuid.UUID:
+    creator = namespace.removeprefix(c.NAMESPACE_PREFIX)
+    return c.program_id(creator, name)
+
+
+def monotonic() -> float:
+    return time.monotonic()

@@ -1,0 +1,73 @@
+"""The application factory: settings in, a FastAPI app whose lifespan owns the clients."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from coachops_runtime.analytics.endpoints import router as analytics_router
+from coachops_runtime.auth.endpoints import router as auth_router
+from coachops_runtime.conversations.endpoints import router as conversations_router
+from coachops_runtime.creators.endpoints import router as creators_router
+from coachops_runtime.endusers.endpoints import router as endusers_router
+from coachops_runtime.kit.errors import ProblemDetails, install_error_handlers
+from coachops_runtime.kit.health import router as health_router
+from coachops_runtime.kit.middleware import RequestMiddleware
+from coachops_runtime.kit.settings import Settings
+from coachops_runtime.programs.endpoints import router as programs_router
+from coachops_runtime.services import Runtime
+
+DESCRIPTION = """\
+The coachops creator hub and end-user API. Every request runs under its caller's tenant,
+enforced by PostgreSQL row-level security. Errors are RFC 9457 problem details
+(`application/problem+json`). Authenticate with `Authorization: Bearer <token>`: a creator
+access token from `/v1/auth/login`, a creator API key (`cok_…`), or on `/v1/me/…` an
+end-user token.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = await Runtime.start(settings or Settings())
+        app.state.runtime = runtime
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(
+        title="coachops runtime",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(RequestMiddleware)
+    for router in (
+        health_router,
+        auth_router,
+        creators_router,
+        programs_router,
+        endusers_router,
+        conversations_router,
+        analytics_router,
+    ):
+        app.include_router(router)
+
+    original_openapi = app.openapi
+
+    def openapi() -> dict[str, object]:
+        if app.openapi_schema is None:
+            schema = original_openapi()
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components["ProblemDetails"] = ProblemDetails.model_json_schema(
+                ref_template="#/components/schemas/{model}"
+            )
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,205 @@
+"""Who is calling: creator principals (JWT or API key) and end users, bound to a tenant.
+
+Each alias resolves the credentials, binds the request's transaction to the caller's
+tenant with ``SET LOCAL``, refuses suspended tenants, and applies the tenant's rate limit
+(or the end user's). When Redis is down, rate limits fail open for everything except AI
+calls, which fail closed (see ``ai_gate``).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from coachops_crds.constants import tenant_redis_prefix
+from coachops_runtime.auth.schemas import ALL_SCOPES
+from coachops_runtime.auth.service import (
+    ACCESS_AUDIENCE,
+    API_KEY_PREFIX,
+    END_USER_AUDIENCE,
+    authenticate_api_key,
+)
+from coachops_runtime.creators.schemas import Tenant
+from coachops_runtime.creators.service import load_tenant, month_key
+from coachops_runtime.kit.db import Session
+from coachops_runtime.kit.errors import (
+    Forbidden,
+    QuotaExceeded,
+    RateLimited,
+    ServiceUnavailable,
+    TenantSuspended,
+    Unauthorized,
+)
+from coachops_runtime.kit.ratelimit import CacheUnavailableError
+from coachops_runtime.services import Runtime, RuntimeDep, SessionDep
+
+log = logging.getLogger("coachops.auth")
+END_USER_RATE = 5  # requests per second per end user (burst: the same)
+
+bearer = HTTPBearer(
+    auto_error=False,
+    description="A creator access token (JWT), a creator API key (cok_…) or, on end-user "
+    "routes, an end-user token.",
+)
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+@dataclass(frozen=True)
+class CreatorContext:
+    """A creator's request: its tenant, its transaction and what it may do."""
+
+    session: Session
+    tenant: Tenant
+    account_id: uuid.UUID | None
+    api_key_id: uuid.UUID | None
+    scopes: frozenset[str]
+
+    @property
+    def creator_id(self) -> uuid.UUID:
+        return self.tenant.creator_id
+
+
+@dataclass(frozen=True)
+class EndUserContext:
+    session: Session
+    tenant: Tenant
+    end_user_id: uuid.UUID
+    program_id: uuid.UUID
+
+
+async def _bound_tenant(runtime: Runtime, session: Session) -> Tenant:
+    tenant = await load_tenant(runtime, session)
+    if tenant is None:
+        raise Unauthorized()
+    if tenant.suspended:
+        raise TenantSuspended("this creator is suspended; contact the platform team")
+    return tenant
+
+
+async def _rate_limit(
+    runtime: Runtime, response: Response, key: str, policy: str, rate: int
+) -> None:
+    try:
+        decision = await runtime.limiter.hit(key, policy, rate)
+    except CacheUnavailableError:
+        log.warning("rate limiter unavailable; failing open", extra={"policy": policy})
+        return
+    if not decision.allowed:
+        raise RateLimited(
+            f"more than {decision.limit} requests per {decision.window} s",
+            headers=decision.headers(),
+        )
+    response.headers.update(decision.headers())
+
+
+async def creator_context(
+    runtime: RuntimeDep, session: SessionDep, credentials: BearerDep, response: Response
+) -> CreatorContext:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized()
+    token = credentials.credentials
+    account_id: uuid.UUID | None = None
+    api_key_id: uuid.UUID | None = None
+    if token.startswith(API_KEY_PREFIX):
+        api_key_id, scopes = await authenticate_api_key(session, token)
+    else:
+        claims = runtime.keys.verify(token, audience=ACCESS_AUDIENCE, token_type="access")
+        try:
+            tenant_id, account_id = uuid.UUID(claims["tid"]), uuid.UUID(claims["sub"])
+        except (ValueError, TypeError) as error:
+            raise Unauthorized() from error
+        await session.set_tenant(tenant_id)
+        scopes = ALL_SCOPES
+    tenant = await _bound_tenant(runtime, session)
+    await _rate_limit(
+        runtime,
+        response,
+        f"{tenant_redis_prefix(tenant.name)}rl:tenant",
+        "tenant",
+        tenant.plan.requests_per_second,
+    )
+    return CreatorContext(session, tenant, account_id, api_key_id, scopes)
+
+
+def requires(scope: str) -> Callable[..., Coroutine[Any, Any, CreatorContext]]:
+    """A dependency: the creator context, if the caller holds ``scope``."""
+
+    async def check(
+        context: Annotated[CreatorContext, Depends(creator_context)],
+    ) -> CreatorContext:
+        if scope not in context.scopes:
+            raise Forbidden(f"this API key lacks the {scope} scope")
+        return context
+
+    return check
+
+
+async def account_context(
+    context: Annotated[CreatorContext, Depends(creator_context)],
+) -> CreatorContext:
+    """Only a signed-in account (not an API key) may manage API keys."""
+    if context.account_id is None:
+        raise Forbidden("API keys are managed with an account session, not an API key")
+    return context
+
+
+async def end_user_context(
+    runtime: RuntimeDep, session: SessionDep, credentials: BearerDep, response: Response
+) -> EndUserContext:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized()
+    claims = runtime.keys.verify(
+        credentials.credentials, audience=END_USER_AUDIENCE, token_type="end_user"
+    )
+    try:
+        tenant_id = uuid.UUID(claims["tid"])
+        end_user_id = uuid.UUID(claims["sub"])
+        program_id = uuid.UUID(str(claims.get("pid")))
+    except (ValueError, TypeError) as error:
+        raise Unauthorized() from error
+    await session.set_tenant(tenant_id)
+    tenant = await _bound_tenant(runtime, session)
+    await _rate_limit(
+        runtime,
+        response,
+        f"{tenant_redis_prefix(tenant.name)}rl:end-user:{end_user_id}",
+        "end-user",
+        END_USER_RATE,
+    )
+    return EndUserContext(session, tenant, end_user_id, program_id)
+
+
+async def ai_gate(runtime: Runtime, tenant: Tenant, cost: int = 1) -> None:
+    """Take ``cost`` AI messages from the monthly quota; fail closed when Redis is down."""
+    try:
+        result = await runtime.limiter.consume_quota(
+            month_key(tenant), tenant.plan.messages_per_month, cost
+        )
+    except CacheUnavailableError as error:
+        raise ServiceUnavailable(
+            "the quota store is unavailable, so AI replies are paused; retry shortly",
+            retry_after=5,
+        ) from error
+    if not result.allowed:
+        raise QuotaExceeded(
+            f"the monthly quota of {result.limit} AI messages is used up; it resets on the "
+            "first day of next month (UTC), or upgrade the plan"
+        )
+
+
+CreatorDep = Annotated[CreatorContext, Depends(creator_context)]
+AccountDep = Annotated[CreatorContext, Depends(account_context)]
+EndUserDep = Annotated[EndUserContext, Depends(end_user_context)]
+ProgramsRead = Annotated[CreatorContext, Depends(requires("programs:read"))]
+ProgramsWrite = Annotated[CreatorContext, Depends(requires("programs:write"))]
+EndUsersRead = Annotated[CreatorContext, Depends(requires("endusers:read"))]
+EndUsersWrite = Annotated[CreatorContext, Depends(requires("endusers:write"))]
+ConversationsRead = Annotated[CreatorContext, Depends(requires("conversations:read"))]
+ConversationsWrite = Annotated[CreatorContext, Depends(requires("conversations:write"))]
+AnalyticsRead = Annotated[CreatorContext, Depends(requires("analytics:read"))]

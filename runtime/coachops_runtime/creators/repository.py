@@ -1,0 +1,35 @@
+"""Queries on the operator's copy of the Creator (read-only for the runtime)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import text
+
+from coachops_runtime.kit.db import Session
+
+_TENANT = text(
+    "SELECT creator_id, name, display_name, contact_email, plan, suspended FROM creators"
+)
+_TENANT_FOR_NAME = text("SELECT tenant_for_name(:name)")
+_COUNTS = text(
+    "SELECT (SELECT count(*) FROM programs WHERE deleted_at IS NULL) AS programs,"
+    " (SELECT count(*) FROM end_users) AS end_users"
+)
+
+
+class CreatorRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    async def current(self) -> Any | None:
+        """The tenant row the transaction is bound to (RLS admits at most that one)."""
+        return await self.session.one_or_none(_TENANT)
+
+    async def tenant_for_name(self, name: str) -> uuid.UUID | None:
+        value = await self.session.scalar(_TENANT_FOR_NAME, {"name": name})
+        return value if isinstance(value, uuid.UUID) else None
+
+    async def counts(self) -> Any:
+        return await self.session.one_or_none(_COUNTS)

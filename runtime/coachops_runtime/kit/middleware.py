@@ -1,0 +1,82 @@
+"""One pure ASGI middleware: request ids, the access log line, and latency metrics."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any
+
+from prometheus_client import Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from coachops_runtime.kit.context import request_id_var, tenant_id_var
+
+REQUEST_SECONDS = Histogram(
+    "coachops_http_request_duration_seconds",
+    "HTTP request latency by route template, method and status class.",
+    ["route", "method", "status"],
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5),
+)
+REQUEST_ERRORS = Counter(
+    "coachops_http_errors_total",
+    "HTTP responses with status >= 500 by route template.",
+    ["route", "method", "status"],
+)
+
+log = logging.getLogger("coachops.access")
+_QUIET = frozenset({"/livez", "/readyz", "/metrics"})
+
+
+class RequestMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = ""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                candidate = value.decode("latin-1")[:64]
+                if candidate.replace("-", "").isalnum():
+                    request_id = candidate
+                break
+        request_id = request_id or uuid.uuid4().hex
+        request_token = request_id_var.set(request_id)
+        tenant_token = tenant_id_var.set("")
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route: Any = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            method = scope["method"]
+            REQUEST_SECONDS.labels(template, method, f"{status // 100}xx").observe(elapsed)
+            if status >= 500:
+                REQUEST_ERRORS.labels(template, method, str(status)).inc()
+            if template not in _QUIET and log.isEnabledFor(logging.INFO):
+                log.info(
+                    "request",
+                    extra={
+                        "method": method,
+                        "route": template,
+                        "status": status,
+                        "ms": round(elapsed * 1000, 2),
+                    },
+                )
+            request_id_var.reset(request_token)
+            tenant_id_var.reset(tenant_token)

@@ -1,0 +1,104 @@
+"""The clients the lifespan owns, and the dependency aliases that hand them to endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import redis.asyncio as aioredis
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from coachops_runtime.auth.keys import KeyRing
+from coachops_runtime.kit.db import Session, assert_role_is_safe, create_engine, open_session
+from coachops_runtime.kit.kube import Kube
+from coachops_runtime.kit.ratelimit import Limiter
+from coachops_runtime.kit.settings import Settings
+
+log = logging.getLogger("coachops.runtime")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    redis: aioredis.Redis
+    limiter: Limiter
+    keys: KeyRing
+    kube: Kube
+    tenant_cache: dict[uuid.UUID, tuple[float, Any]] = field(default_factory=dict)
+    _chroma: Any = None
+
+    @classmethod
+    async def start(cls, settings: Settings) -> Runtime:
+        engine = create_engine(settings)
+        try:
+            await assert_role_is_safe(engine)
+        except BaseException:
+            await engine.dispose()
+            raise
+        redis = aioredis.Redis.from_url(
+            settings.redis_url.get_secret_value(),
+            socket_connect_timeout=0.5,
+            socket_timeout=0.5,
+            health_check_interval=10,
+        )
+        keys = await asyncio.to_thread(
+            KeyRing.open,
+            settings.jwt_keys_dir,
+            issuer=settings.jwt_issuer,
+            development=settings.environment == "development",
+        )
+        kube = await Kube.connect(settings.kubeconfig)
+        return cls(settings, engine, redis, Limiter(redis), keys, kube)
+
+    async def chroma(self) -> Any:
+        """The ChromaDB client, created on first use (knowledge ingestion uses it)."""
+        if self._chroma is None:
+            import chromadb  # heavy import: only when a feature needs it
+
+            host, _, port = self.settings.chroma_url.split("://")[-1].partition(":")
+            self._chroma = await chromadb.AsyncHttpClient(host=host, port=int(port or 8000))
+        return self._chroma
+
+    async def stop(self) -> None:
+        await self.kube.close()
+        await self.redis.aclose()
+        await self.engine.dispose()
+
+    def cached_tenant(self, tenant_id: uuid.UUID) -> Any | None:
+        entry = self.tenant_cache.get(tenant_id)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def cache_tenant(self, tenant_id: uuid.UUID, tenant: Any) -> None:
+        if len(self.tenant_cache) > 10_000:
+            self.tenant_cache.clear()
+        self.tenant_cache[tenant_id] = (
+            time.monotonic() + self.settings.tenant_cache_seconds,
+            tenant,
+        )
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def get_session(runtime: RuntimeDep) -> AsyncIterator[Session]:
+    """The request's transaction; it commits after the endpoint returns successfully."""
+    async for session in open_session(runtime.engine):
+        yield session
+
+
+# scope="function": commit before the response is sent, so a 2xx means committed.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]

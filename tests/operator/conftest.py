@@ -1,0 +1,349 @@
+"""Fixtures for the operator: the CRDs applied, the operator running as a real process.
+
+The operator is cluster-wide, so one process (``operator``) serves every test of this
+folder; tests that kill it or point it at other stores restart it through the fixture.
+All replicas use leader election on the same Lease, so at most one reconciles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from coachops_crds import constants as c
+from coachops_devstack.paths import REPO_ROOT
+from coachops_devstack.ports import free_port
+from coachops_devstack.process import ManagedProcess
+from coachops_devstack.stack import Stack
+from tests.conftest import Cluster
+
+LEASE_SECONDS = 8
+DRIFT_INTERVAL = 5
+
+
+class OperatorProcess:
+    """One ``python -m coachops_operator`` replica."""
+
+    def __init__(self, stack: Stack, kubeconfig: Path, workdir: Path, **env: str) -> None:
+        self.liveness_port = free_port()
+        self.metrics_port = free_port()
+        self.identity = f"op-{uuid.uuid4().hex[:6]}"
+        self.env = {
+            "KUBECONFIG": str(kubeconfig),
+            "PYTHONUNBUFFERED": "1",
+            "COACHOPS_OPERATOR_DATABASE_URL": stack.postgres.owner_dsn,
+            "COACHOPS_OPERATOR_REDIS_URL": stack.redis.url,
+            "COACHOPS_OPERATOR_CHROMA_URL": stack.chroma.url,
+            "COACHOPS_OPERATOR_LEASE_SECONDS": str(LEASE_SECONDS),
+            "COACHOPS_OPERATOR_DRIFT_INTERVAL": str(DRIFT_INTERVAL),
+            **env,
+        }
+        self.process = ManagedProcess(
+            f"operator-{self.identity}",
+            [
+                sys.executable,
+                "-m",
+                "coachops_operator",
+                "--host",
+                "127.0.0.1",
+                "--liveness-port",
+                str(self.liveness_port),
+                "--metrics-port",
+                str(self.metrics_port),
+                "--identity",
+                self.identity,
+            ],
+            workdir / "operator" / f"{self.identity}.log",
+            env=self.env,
+        )
+
+    def start(self) -> OperatorProcess:
+        self.process.start()
+        return self
+
+    async def role(self) -> str:
+        async with httpx.AsyncClient(timeout=2) as http:
+            response = await http.get(f"http://127.0.0.1:{self.liveness_port}/healthz")
+            return str(response.json()["role"])
+
+    async def wait_leader(self, timeout: float = 60) -> float:  # noqa: ASYNC109
+        async def leading() -> bool:
+            return await self.role() == "leader"
+
+        return await self.process.wait_ready(leading, timeout=timeout, interval=0.2)
+
+    async def metrics(self) -> str:
+        async with httpx.AsyncClient(timeout=2) as http:
+            response = await http.get(f"http://127.0.0.1:{self.metrics_port}/metrics")
+            return response.text
+
+    def log(self) -> str:
+        return self.process.log_path.read_text(errors="replace")
+
+    def kill(self) -> None:
+        self.process.kill()
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+class Operator:
+    """The current operator replica, restartable with other settings."""
+
+    def __init__(self, stack: Stack, cluster: Cluster) -> None:
+        self.stack = stack
+        self.cluster = cluster
+        self.current: OperatorProcess | None = None
+
+    def new(self, **env: str) -> OperatorProcess:
+        return OperatorProcess(self.stack, self.cluster.kubeconfig, self.cluster.workdir, **env)
+
+    async def start(self, **env: str) -> OperatorProcess:
+        self.current = self.new(**env).start()
+        await self.current.wait_leader()
+        return self.current
+
+    async def restart(self, **env: str) -> OperatorProcess:
+        if self.current is not None:
+            self.current.stop()  # clean stop releases the Lease
+        return await self.start(**env)
+
+    def stop(self) -> None:
+        if self.current is not None:
+            self.current.stop()
+            self.current = None
+
+
+@pytest.fixture(scope="session")
+async def crds(cluster: Cluster) -> None:
+    cluster.kubectl("apply", "--server-side", "-f", str(REPO_ROOT / "crds"))
+    cluster.kubectl(
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "crd/creators.coachops.dev",
+        "crd/coachingprograms.coachops.dev",
+    )
+    # A fresh controller manager discovers new resources for its quota controller only
+    # every 30 s; until then it cannot count CoachingPrograms. Wait for that once here.
+    ns = f"quota-warmup-{uuid.uuid4().hex[:6]}"
+    core = client.CoreV1Api(cluster.api)
+    await core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
+    hard = {f"count/{c.PROGRAM_PLURAL}.{c.GROUP}": "1"}
+    deadline = time.monotonic() + 90
+    attempt = 0
+    while True:
+        attempt += 1
+        name = f"warmup-{attempt}"
+        await core.create_namespaced_resource_quota(
+            ns,
+            client.V1ResourceQuota(
+                metadata=client.V1ObjectMeta(name=name),
+                spec=client.V1ResourceQuotaSpec(hard=hard),
+            ),
+        )
+        await asyncio.sleep(3)
+        quota = await core.read_namespaced_resource_quota(name, ns)
+        if quota.status and quota.status.used and set(hard) <= set(quota.status.used):
+            break
+        assert time.monotonic() < deadline, "the quota controller never counted CoachingPrograms"
+        await core.delete_namespaced_resource_quota(name, ns)
+    await core.delete_namespace(ns)
+
+
+@pytest.fixture(scope="session")
+async def operator(stack: Stack, cluster: Cluster, crds: None) -> AsyncIterator[Operator]:
+    handle = Operator(stack, cluster)
+    await handle.start()
+    try:
+        yield handle
+    finally:
+        handle.stop()
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def creator_manifest(name: str, **spec: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "displayName": f"Coach {name}",
+        "contact": {"name": "Test", "email": f"{name}@example.com"},
+        **spec,
+    }
+    return {
+        "apiVersion": c.API_VERSION,
+        "kind": c.CREATOR_KIND,
+        "metadata": {"name": name},
+        "spec": body,
+    }
+
+
+def program_manifest(creator: str, name: str, **spec: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"title": f"Program {name}", "persona": {"name": "Robin"}, **spec}
+    return {
+        "apiVersion": c.API_VERSION,
+        "kind": c.PROGRAM_KIND,
+        "metadata": {"name": name, "namespace": c.creator_namespace(creator)},
+        "spec": body,
+    }
+
+
+class Kube:
+    """Small async helpers for the tests."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.api = cluster.api
+        self.objects = client.CustomObjectsApi(cluster.api)
+        self.core = client.CoreV1Api(cluster.api)
+
+    async def create_creator(self, name: str, **spec: Any) -> dict[str, Any]:
+        result: dict[str, Any] = await self.objects.create_cluster_custom_object(
+            c.GROUP, c.VERSION, c.CREATOR_PLURAL, creator_manifest(name, **spec)
+        )
+        return result
+
+    async def creator(self, name: str) -> dict[str, Any] | None:
+        try:
+            result: dict[str, Any] = await self.objects.get_cluster_custom_object(
+                c.GROUP, c.VERSION, c.CREATOR_PLURAL, name
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        return result
+
+    async def patch_creator(self, name: str, spec: dict[str, Any]) -> None:
+        await self.objects.patch_cluster_custom_object(
+            c.GROUP,
+            c.VERSION,
+            c.CREATOR_PLURAL,
+            name,
+            {"spec": spec},
+            _content_type="application/merge-patch+json",  # type: ignore[call-arg]
+        )
+
+    async def delete_creator(self, name: str) -> None:
+        try:
+            await self.objects.delete_cluster_custom_object(
+                c.GROUP, c.VERSION, c.CREATOR_PLURAL, name
+            )
+        except ApiException as error:
+            if error.status != 404:
+                raise
+
+    async def create_program(self, creator: str, name: str, **spec: Any) -> None:
+        await self.objects.create_namespaced_custom_object(
+            c.GROUP,
+            c.VERSION,
+            c.creator_namespace(creator),
+            c.PROGRAM_PLURAL,
+            program_manifest(creator, name, **spec),
+        )
+
+    async def program(self, creator: str, name: str) -> dict[str, Any] | None:
+        try:
+            result: dict[str, Any] = await self.objects.get_namespaced_custom_object(
+                c.GROUP, c.VERSION, c.creator_namespace(creator), c.PROGRAM_PLURAL, name
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        return result
+
+    async def secret_data(self, namespace: str, name: str) -> dict[str, str]:
+        secret = await self.core.read_namespaced_secret(name, namespace)
+        return {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
+
+    async def events(self, name: str) -> list[tuple[str, str, str]]:
+        found = await self.core.list_event_for_all_namespaces(
+            field_selector=f"involvedObject.name={name}"
+        )
+        return [(e.type, e.reason, e.message or "") for e in found.items]
+
+
+def condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any]:
+    for item in (obj or {}).get("status", {}).get("conditions", []):
+        if item["type"] == type_:
+            return dict(item)
+    return {}
+
+
+async def eventually(
+    check: Callable[[], Awaitable[Any]],
+    timeout: float = 30,  # noqa: ASYNC109
+    interval: float = 0.25,
+) -> Any:
+    """Poll ``check`` until it returns something truthy; fail with its last value."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"not true after {timeout:.0f} s; last value: {last!r}")
+
+
+@pytest.fixture
+def kube(cluster: Cluster) -> Kube:
+    return Kube(cluster)
+
+
+@pytest.fixture
+async def creators(kube: Kube) -> AsyncIterator[list[str]]:
+    """Names of Creators a test made; deleted (without waiting) afterwards."""
+    made: list[str] = []
+    yield made
+    for name in made:
+        await kube.delete_creator(name)
+
+
+@pytest.fixture
+def new_creator_name() -> Callable[[str], str]:
+    def make(prefix: str = "t") -> str:
+        return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+    return make
+
+
+async def wait_ready(
+    kube: Kube,
+    name: str,
+    timeout: float = 60,  # noqa: ASYNC109
+) -> dict[str, Any]:
+    async def ready() -> dict[str, Any] | None:
+        obj = await kube.creator(name)
+        return obj if condition(obj, "Ready").get("status") == "True" else None
+
+    try:
+        result: dict[str, Any] = await eventually(ready, timeout)
+    except AssertionError:
+        obj = await kube.creator(name)
+        raise AssertionError(
+            f"Creator {name} not Ready: {json.dumps((obj or {}).get('status'), indent=1)}"
+        ) from None
+    return result
+
+
+@pytest.fixture
+async def superuser(stack: Stack) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(stack.postgres.superuser_dsn)
+    try:
+        yield conn
+    finally:
+        await conn.close()

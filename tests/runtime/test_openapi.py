@@ -1,0 +1,156 @@
+"""The committed OpenAPI document matches the code, and the running API honours it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from coachops_crds.constants import creator_namespace
+from coachops_devstack.paths import REPO_ROOT
+from coachops_devstack.ports import free_port
+from coachops_devstack.process import ManagedProcess
+from coachops_devstack.stack import Stack
+from coachops_runtime.openapi import render
+from tests.conftest import Cluster, Database
+from tests.runtime.conftest import Tenants
+from tests.runtime.test_programs import program_binding, runtime_kubeconfig
+
+__all__ = ["runtime_kubeconfig"]  # a fixture this module uses
+
+OPENAPI = REPO_ROOT / "docs" / "openapi.json"
+
+
+def test_committed_openapi_has_not_drifted() -> None:
+    assert OPENAPI.read_text() == render(), (
+        "docs/openapi.json is out of date: run .venv/bin/python -m coachops_runtime.openapi"
+    )
+
+
+def test_every_operation_documents_problem_responses() -> None:
+    import json
+
+    document = json.loads(OPENAPI.read_text())
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            assert operation.get("summary") or operation.get("description"), (method, path)
+            if path.startswith("/v1/") and not path.startswith("/v1/auth/"):
+                assert "401" in operation["responses"], (method, path)
+            for status, response in operation["responses"].items():
+                if status.startswith(("4", "5")) and path not in ("/readyz",):
+                    assert "application/problem+json" in response["content"], (method, path)
+
+
+FUZZ_CREATOR = "fuzz"
+
+
+@pytest.fixture
+async def runtime_process(
+    database: Database,
+    stack: Stack,
+    keys_dir: Path,
+    tmp_path: Path,
+    cluster: Cluster,
+    runtime_kubeconfig: Path,
+) -> AsyncIterator[str]:
+    """The runtime as a real process (uvicorn), the way it runs in production."""
+    port = free_port()
+    env = {
+        "COACHOPS_ENVIRONMENT": "development",
+        "COACHOPS_DATABASE_URL": database.runtime_dsn,
+        "COACHOPS_REDIS_URL": stack.redis.url,
+        "COACHOPS_JWT_KEYS_DIR": str(keys_dir),
+        "COACHOPS_TENANT_CACHE_SECONDS": "0",
+        "COACHOPS_LOG_LEVEL": "WARNING",
+        "KUBECONFIG": str(runtime_kubeconfig),
+    }
+    namespace = creator_namespace(FUZZ_CREATOR)
+    cluster.kubectl("create", "namespace", namespace, check=False)
+    cluster.kubectl("apply", "-f", "-", input=program_binding(namespace))
+    process = ManagedProcess(
+        "runtime",
+        [sys.executable, "-m", "coachops_runtime", "--host", "127.0.0.1", "--port", str(port)],
+        tmp_path / "runtime.log",
+        env=env,
+    )
+    process.start()
+    base = f"http://127.0.0.1:{port}"
+
+    async def live() -> bool:
+        async with httpx.AsyncClient(timeout=1) as http:
+            return (await http.get(f"{base}/livez")).status_code == 200
+
+    try:
+        await process.wait_ready(live, timeout=30)
+        yield base
+    finally:
+        process.stop()
+        cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+def schemathesis(base: str, token: str, report: Path, *extra: str) -> None:
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "st"),
+            "run",
+            f"{base}/openapi.json",
+            "--header",
+            f"Authorization: Bearer {token}",
+            "--checks",
+            "not_a_server_error,response_schema_conformance,content_type_conformance,"
+            "status_code_conformance",
+            "--phases",
+            "examples,coverage,fuzzing",
+            "--max-examples",
+            os.environ.get("COACHOPS_FUZZ_EXAMPLES", "25"),
+            "--seed",
+            "4",
+            "--generation-database",
+            "none",
+            "--workers",
+            "2",
+            "--no-color",
+            "--report-dir",
+            str(report),
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+        cwd=report.parent,  # schemathesis keeps a cache directory in its working directory
+    )
+    assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-2000:]
+
+
+async def test_schemathesis_finds_no_5xx_and_no_schema_violation(
+    runtime_process: str, database: Database, tmp_path: Path
+) -> None:
+    async with httpx.AsyncClient(base_url=runtime_process, timeout=30) as http:
+        tenants = Tenants(database, http)
+        creator = await tenants.signed_up(FUZZ_CREATOR, plan={"requestsPerSecond": 10_000})
+        program = await tenants.add_program(creator, "fuzzing")
+        user = await http.post(
+            "/v1/end-users",
+            json={"display_name": "fuzzy", "program_ids": [str(program)]},
+            headers=creator.headers,
+        )
+        assert user.status_code == 201
+        issued = await http.post(
+            "/v1/end-user-tokens",
+            json={"end_user_id": user.json()["end_user_id"], "program_id": str(program)},
+            headers=creator.headers,
+        )
+        end_user_token = issued.json()["access_token"]
+    # Creator routes with a creator token, end-user routes with an end-user token.
+    schemathesis(
+        runtime_process, creator.token, tmp_path / "creator", "--exclude-path-regex", "^/v1/me"
+    )
+    schemathesis(
+        runtime_process, end_user_token, tmp_path / "end-user", "--include-path-regex", "^/v1/me"
+    )

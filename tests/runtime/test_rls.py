@@ -1,0 +1,151 @@
+"""Row-level security is the wall: raw SQL as the runtime role, and the startup guard."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from pydantic import SecretStr, ValidationError
+
+from coachops_runtime.app import create_app
+from coachops_runtime.kit.db import UnsafeDatabaseRoleError
+from coachops_runtime.kit.settings import Settings
+from tests.conftest import Database
+from tests.runtime.conftest import Tenants
+from tests.runtime.test_cross_tenant import build
+
+TENANT_TABLES = [
+    "creators",
+    "programs",
+    "creator_accounts",
+    "action_tokens",
+    "email_outbox",
+    "api_keys",
+    "end_users",
+    "enrolments",
+    "consents",
+    "conversations",
+    "messages",
+]
+
+
+async def _counts(conn: asyncpg.Connection) -> dict[str, int]:
+    return {t: int(await conn.fetchval(f"SELECT count(*) FROM {t}")) for t in TENANT_TABLES}
+
+
+async def test_raw_sql_without_tenant_sees_nothing_and_with_a_never_b(
+    client: httpx.AsyncClient, tenants: Tenants, database: Database
+) -> None:
+    a = await build(client, tenants, "north")
+    b = await build(client, tenants, "south")
+    conn = await asyncpg.connect(database.runtime_dsn)
+    try:
+        assert set((await _counts(conn)).values()) == {0}
+        async with conn.transaction():
+            await conn.execute(
+                "SELECT set_config('coachops.tenant_id', $1, true)", str(a.creator.creator_id)
+            )
+            counts = await _counts(conn)
+            assert all(counts[t] >= 1 for t in TENANT_TABLES if t != "consents"), counts
+            for table in TENANT_TABLES:
+                others = await conn.fetchval(
+                    f"SELECT count(*) FROM {table} WHERE creator_id <> $1", a.creator.creator_id
+                )
+                assert others == 0, table
+            # Writing into B's tenant is refused by the policy's WITH CHECK.
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.execute(
+                    "INSERT INTO end_users (creator_id, email) VALUES ($1, 'x@example.com')",
+                    b.creator.creator_id,
+                )
+        async with conn.transaction():
+            await conn.execute(
+                "SELECT set_config('coachops.tenant_id', $1, true)", str(a.creator.creator_id)
+            )
+            # Updates and deletes cannot reach B's rows either.
+            assert await conn.execute("UPDATE end_users SET display_name = 'x'") == "UPDATE 1"
+            assert (
+                await conn.execute(
+                    "DELETE FROM enrolments WHERE creator_id = $1", b.creator.creator_id
+                )
+                == "DELETE 0"
+            )
+            # A row cannot point at B's rows even by id (tenant-carrying foreign keys).
+            with pytest.raises(asyncpg.ForeignKeyViolationError):
+                await conn.execute(
+                    "INSERT INTO enrolments (creator_id, end_user_id, program_id)"
+                    " VALUES ($1, $2, $3)",
+                    a.creator.creator_id,
+                    a.end_user,
+                    b.program,
+                )
+        # The directories are not readable directly.
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.fetch("SELECT * FROM login_directory")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.fetch("SELECT * FROM tenant_directory")
+        # SET LOCAL ended with the transaction.
+        assert set((await _counts(conn)).values()) == {0}
+    finally:
+        await conn.close()
+
+
+@pytest.mark.parametrize("dsn_kind", ["owner_dsn", "superuser_dsn"])
+async def test_runtime_refuses_roles_that_bypass_rls(
+    database: Database, runtime_settings: Settings, dsn_kind: str
+) -> None:
+    settings = runtime_settings.model_copy(
+        update={"database_url": SecretStr(getattr(database, dsn_kind))}
+    )
+    app = create_app(settings)
+    with pytest.raises(UnsafeDatabaseRoleError, match="refusing to start"):
+        async with app.router.lifespan_context(app):
+            pass
+
+
+def test_production_refuses_default_secrets(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="refusing to start"):
+        Settings(
+            environment="production",
+            database_url="postgresql://coachops_runtime@db/coachops",
+            redis_url="redis://redis:6379/0",
+            jwt_keys_dir=tmp_path,
+        )
+    with pytest.raises(ValidationError, match="COACHOPS_DATABASE_URL"):
+        Settings(
+            environment="production",
+            database_url="postgresql://coachops_runtime:changethis@db/coachops",
+            redis_url="redis://:s3cr3t-redis@redis:6379/0",
+            jwt_keys_dir=tmp_path,
+        )
+    # Development accepts them (with a generated signing key).
+    Settings(environment="development", database_url="postgresql://u@localhost/db")
+
+
+async def test_no_connection_is_left_inside_a_transaction(
+    client: httpx.AsyncClient, tenants: Tenants, database: Database
+) -> None:
+    """Failed requests roll back; nothing returns to the pool with a tenant still bound."""
+    world = await build(client, tenants, "pooled")
+    for _ in range(5):
+        missing = await client.get(f"/v1/end-users/{uuid.uuid4()}", headers=world.creator.headers)
+        assert missing.status_code == 404
+        duplicate = await client.post(
+            "/v1/end-users", json={"email": world.email}, headers=world.creator.headers
+        )
+        assert duplicate.status_code == 409
+        assert (
+            await client.get("/v1/creator", headers={"Authorization": "Bearer x"})
+        ).status_code == 401
+    admin = await asyncpg.connect(database.superuser_dsn)
+    try:
+        stuck = await admin.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE usename = 'coachops_runtime'"
+            " AND datname = current_database() AND state LIKE 'idle in transaction%'"
+        )
+    finally:
+        await admin.close()
+    assert stuck == 0
