@@ -164,7 +164,9 @@ async def crds(cluster: Cluster) -> None:
     await core.delete_namespace(ns)
 
 
-@pytest.fixture(scope="session")
+# Package scope: the operator must be gone before other suites (the runtime's tests write
+# CoachingPrograms and expect no controller to put finalizers on them).
+@pytest.fixture(scope="package")
 async def operator(stack: Stack, cluster: Cluster, crds: None) -> AsyncIterator[Operator]:
     handle = Operator(stack, cluster)
     await handle.start()
