@@ -15,7 +15,7 @@ from coachops_devstack.paths import REPO_ROOT
 from coachops_devstack.redis import Redis
 from coachops_devstack.stack import Stack
 from tests.conftest import Cluster
-from tests.operator.conftest import (
+from tests.operator_suite.conftest import (
     LEASE_SECONDS,
     Kube,
     Operator,

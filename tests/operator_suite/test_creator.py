@@ -18,7 +18,7 @@ from redis.exceptions import NoPermissionError
 from coachops_crds import constants as c
 from coachops_devstack.stack import Stack
 from tests.conftest import Cluster
-from tests.operator.conftest import (
+from tests.operator_suite.conftest import (
     Kube,
     Operator,
     condition,

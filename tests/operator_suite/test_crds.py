@@ -11,7 +11,7 @@ import yaml
 
 from coachops_crds.schema import CRD_DIR, rendered
 from tests.conftest import Cluster
-from tests.operator.conftest import creator_manifest, program_manifest
+from tests.operator_suite.conftest import creator_manifest, program_manifest
 
 
 def test_committed_yaml_matches_the_models() -> None:
