@@ -45,28 +45,31 @@ RUNTIME_CHILDREN = [
 ]
 
 
+# kind -> (API class, the resource part of its read_namespaced_*/delete_namespaced_* methods)
+KIND_APIS: dict[str, tuple[Any, str]] = {
+    "ServiceAccount": (client.CoreV1Api, "service_account"),
+    "Secret": (client.CoreV1Api, "secret"),
+    "Service": (client.CoreV1Api, "service"),
+    "ResourceQuota": (client.CoreV1Api, "resource_quota"),
+    "LimitRange": (client.CoreV1Api, "limit_range"),
+    "Role": (client.RbacAuthorizationV1Api, "role"),
+    "RoleBinding": (client.RbacAuthorizationV1Api, "role_binding"),
+    "NetworkPolicy": (client.NetworkingV1Api, "network_policy"),
+    "Deployment": (client.AppsV1Api, "deployment"),
+    "HorizontalPodAutoscaler": (client.AutoscalingV2Api, "horizontal_pod_autoscaler"),
+    "PodDisruptionBudget": (client.PolicyV1Api, "pod_disruption_budget"),
+}
+
+
+def namespaced(cluster: Cluster, verb: str, kind: str) -> Any:
+    """The client method ``{verb}_namespaced_<resource>`` for ``kind``."""
+    api_class, resource = KIND_APIS[kind]
+    return getattr(api_class(cluster.api), f"{verb}_namespaced_{resource}")
+
+
 async def read(cluster: Cluster, kind: str, namespace: str, name: str) -> Any:
-    core = client.CoreV1Api(cluster.api)
-    rbac = client.RbacAuthorizationV1Api(cluster.api)
-    readers = {
-        "ServiceAccount": core.read_namespaced_service_account,
-        "Secret": core.read_namespaced_secret,
-        "Service": core.read_namespaced_service,
-        "ResourceQuota": core.read_namespaced_resource_quota,
-        "LimitRange": core.read_namespaced_limit_range,
-        "Role": rbac.read_namespaced_role,
-        "RoleBinding": rbac.read_namespaced_role_binding,
-        "NetworkPolicy": client.NetworkingV1Api(cluster.api).read_namespaced_network_policy,
-        "Deployment": client.AppsV1Api(cluster.api).read_namespaced_deployment,
-        "HorizontalPodAutoscaler": client.AutoscalingV2Api(
-            cluster.api
-        ).read_namespaced_horizontal_pod_autoscaler,
-        "PodDisruptionBudget": client.PolicyV1Api(
-            cluster.api
-        ).read_namespaced_pod_disruption_budget,
-    }
     try:
-        return await readers[kind](name, namespace)
+        return await namespaced(cluster, "read", kind)(name, namespace)
     except ApiException as error:
         if error.status == 404:
             return None
@@ -74,26 +77,7 @@ async def read(cluster: Cluster, kind: str, namespace: str, name: str) -> Any:
 
 
 async def delete(cluster: Cluster, kind: str, namespace: str, name: str) -> None:
-    core = client.CoreV1Api(cluster.api)
-    rbac = client.RbacAuthorizationV1Api(cluster.api)
-    deleters = {
-        "ServiceAccount": core.delete_namespaced_service_account,
-        "Secret": core.delete_namespaced_secret,
-        "Service": core.delete_namespaced_service,
-        "ResourceQuota": core.delete_namespaced_resource_quota,
-        "LimitRange": core.delete_namespaced_limit_range,
-        "Role": rbac.delete_namespaced_role,
-        "RoleBinding": rbac.delete_namespaced_role_binding,
-        "NetworkPolicy": client.NetworkingV1Api(cluster.api).delete_namespaced_network_policy,
-        "Deployment": client.AppsV1Api(cluster.api).delete_namespaced_deployment,
-        "HorizontalPodAutoscaler": client.AutoscalingV2Api(
-            cluster.api
-        ).delete_namespaced_horizontal_pod_autoscaler,
-        "PodDisruptionBudget": client.PolicyV1Api(
-            cluster.api
-        ).delete_namespaced_pod_disruption_budget,
-    }
-    await deleters[kind](name, namespace)
+    await namespaced(cluster, "delete", kind)(name, namespace)
 
 
 async def acl(admin: aioredis.Redis, *args: str) -> Any:
