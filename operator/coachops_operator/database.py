@@ -24,13 +24,20 @@ from typing import Any
 
 import asyncpg
 
-TENANT_GROUP = "coachops_tenants"
+from coachops_crds.rls import CONTEXT_GROUP, POLICIES, TENANT_GROUP
+
 CANARY_NAME = "_coachops_probe_canary"
 CANARY_ID = uuid.UUID("00000000-0000-4000-8000-00000000c0de")
-POLICY = "tenant_isolation"
-PREDICATE = "creator_id = (SELECT current_tenant_id())"
-# What pg_get_expr() prints for PREDICATE.
-CANONICAL_PREDICATE = "(creator_id = ( SELECT current_tenant_id() AS current_tenant_id))"
+
+# Tenant tables: creators and every table with a foreign key on creator_id to it.
+_TENANT_TABLES = """
+    SELECT 'public.creators'::regclass AS rel
+    UNION
+    SELECT con.conrelid FROM pg_constraint con
+    JOIN pg_attribute a ON a.attrelid = con.conrelid
+        AND a.attnum = ANY (con.conkey) AND a.attname = 'creator_id'
+    WHERE con.contype = 'f' AND con.confrelid = 'public.creators'::regclass
+"""
 
 STORE_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
@@ -87,6 +94,8 @@ def _role_row_problems(found: Mapping[str, Any]) -> list[str]:
         problems.append(f"database role {role} has elevated attributes")
     if not found["member"]:
         problems.append(f"database role {role} is not in {TENANT_GROUP}")
+    if found["context_member"]:
+        problems.append(f"database role {role} may name any tenant (member of {CONTEXT_GROUP})")
     return problems
 
 
@@ -228,6 +237,9 @@ class Database:
         member = await conn.fetchval("SELECT pg_has_role($1, $2, 'MEMBER')", role, TENANT_GROUP)
         if not member:
             await conn.execute(f"GRANT {TENANT_GROUP} TO {ident}")
+        # A tenant role in the context group could name any tenant: never let it stay.
+        if await conn.fetchval("SELECT pg_has_role($1, $2, 'MEMBER')", role, CONTEXT_GROUP):
+            await conn.execute(f"REVOKE {CONTEXT_GROUP} FROM {ident}")
         await conn.execute(
             """
             INSERT INTO tenant_db_roles (role_name, creator_id) VALUES ($1, $2)
@@ -251,12 +263,14 @@ class Database:
                 """
                 SELECT r.rolname, r.rolcanlogin, r.rolsuper, r.rolbypassrls, r.rolcreaterole,
                        pg_has_role(r.rolname, $2, 'MEMBER') AS member,
+                       pg_has_role(r.rolname, $3, 'MEMBER') AS context_member,
                        (SELECT creator_id FROM tenant_db_roles WHERE role_name = r.rolname)
                            AS bound
                 FROM pg_roles r WHERE r.rolname = $1
                 """,
                 role,
                 TENANT_GROUP,
+                CONTEXT_GROUP,
             )
         if found is None:
             return [f"database role {role} is missing"]
@@ -271,12 +285,15 @@ class Database:
             rows = await conn.fetch(
                 """
                 SELECT r.rolname, r.rolcanlogin, r.rolsuper, r.rolbypassrls, r.rolcreaterole,
-                       pg_has_role(r.rolname, $2, 'MEMBER') AS member, b.creator_id AS bound
+                       pg_has_role(r.rolname, $2, 'MEMBER') AS member,
+                       pg_has_role(r.rolname, $3, 'MEMBER') AS context_member,
+                       b.creator_id AS bound
                 FROM pg_roles r LEFT JOIN tenant_db_roles b ON b.role_name = r.rolname
                 WHERE starts_with(r.rolname, $1)
                 """,
                 prefix,
                 TENANT_GROUP,
+                CONTEXT_GROUP,
             )
         return {
             row["rolname"]: (
@@ -316,66 +333,54 @@ class Database:
     # ------------------------------------------------------------ RLS policies
 
     async def policy_problems(self) -> list[str]:
-        """Tenant tables whose row-level security is not exactly the tenant policy.
+        """Tenant tables whose row-level security is not exactly the tenant policies.
 
         Tenant tables are ``creators`` and every table with a foreign key on
         ``creator_id`` to it (directories and role bindings are not tenant tables).
         """
         async with self.transaction() as conn:
             rows = await conn.fetch(
-                """
-                WITH tenant_tables AS (
-                    SELECT 'public.creators'::regclass AS rel
-                    UNION
-                    SELECT con.conrelid FROM pg_constraint con
-                    JOIN pg_attribute a ON a.attrelid = con.conrelid
-                        AND a.attnum = ANY (con.conkey) AND a.attname = 'creator_id'
-                    WHERE con.contype = 'f' AND con.confrelid = 'public.creators'::regclass
-                )
+                f"""
+                WITH tenant_tables AS ({_TENANT_TABLES})
                 SELECT t.rel::text AS name, c.relrowsecurity, c.relforcerowsecurity,
-                       coalesce(array_agg(p.polname::text ORDER BY p.polname)
-                                FILTER (WHERE p.polname IS NOT NULL), '{}') AS policies,
-                       bool_and(p.polcmd = '*' AND p.polpermissive
-                                AND p.polroles = '{0}'
-                                AND pg_get_expr(p.polqual, p.polrelid) = $1
-                                AND pg_get_expr(p.polwithcheck, p.polrelid) = $1)
-                           FILTER (WHERE p.polname = $2) AS policy_ok
+                       coalesce(jsonb_object_agg(p.polname,
+                           jsonb_build_array(p.polcmd = '*' AND p.polpermissive,
+                                             (SELECT array_agg(r.rolname::text) FROM pg_roles r
+                                              WHERE r.oid = ANY (p.polroles)),
+                                             pg_get_expr(p.polqual, p.polrelid),
+                                             pg_get_expr(p.polwithcheck, p.polrelid)))
+                                FILTER (WHERE p.polname IS NOT NULL), '{{}}') AS policies
                 FROM tenant_tables t
                 JOIN pg_class c ON c.oid = t.rel
                 LEFT JOIN pg_policy p ON p.polrelid = t.rel
                 GROUP BY t.rel, c.relrowsecurity, c.relforcerowsecurity
-                """,
-                CANONICAL_PREDICATE,
-                POLICY,
+                """
             )
+        want = {p.name: [True, [p.role], p.canonical, p.canonical] for p in POLICIES}
         problems = []
         for row in rows:
             name = row["name"]
             if not (row["relrowsecurity"] and row["relforcerowsecurity"]):
                 problems.append(f"row-level security is not enabled and forced on {name}")
-            if list(row["policies"]) != [POLICY]:
-                problems.append(f"{name} has policies {list(row['policies'])}, want [{POLICY}]")
-            elif not row["policy_ok"]:
-                problems.append(f"policy {POLICY} on {name} was altered")
+            live = json.loads(row["policies"])
+            if sorted(live) != sorted(want):
+                problems.append(f"{name} has policies {sorted(live)}, want {sorted(want)}")
+                continue
+            problems.extend(
+                f"policy {policy} on {name} was altered"
+                for policy in sorted(want)
+                if live[policy] != want[policy]
+            )
         return problems
 
     async def repair_policies(self) -> list[str]:
-        """Put the tenant policy back on every tenant table; returns what was repaired."""
+        """Put the tenant policies back on every tenant table; returns what was repaired."""
         problems = await self.policy_problems()
         if not problems:
             return []
         async with self.transaction() as conn:
             tables = await conn.fetch(
-                """
-                SELECT DISTINCT rel::text AS name FROM (
-                    SELECT 'public.creators'::regclass AS rel
-                    UNION
-                    SELECT con.conrelid FROM pg_constraint con
-                    JOIN pg_attribute a ON a.attrelid = con.conrelid
-                        AND a.attnum = ANY (con.conkey) AND a.attname = 'creator_id'
-                    WHERE con.contype = 'f' AND con.confrelid = 'public.creators'::regclass
-                ) t
-                """
+                f"SELECT DISTINCT rel::text AS name FROM ({_TENANT_TABLES}) t"
             )
             for table in tables:
                 name = table["name"]
@@ -387,9 +392,8 @@ class Database:
                     await conn.execute(f"DROP POLICY {quote_ident(policy['polname'])} ON {name}")
                 await conn.execute(f"ALTER TABLE {name} ENABLE ROW LEVEL SECURITY")
                 await conn.execute(f"ALTER TABLE {name} FORCE ROW LEVEL SECURITY")
-                await conn.execute(
-                    f"CREATE POLICY {POLICY} ON {name} USING ({PREDICATE}) WITH CHECK ({PREDICATE})"
-                )
+                for policy in POLICIES:
+                    await conn.execute(policy.create(name))
         return problems
 
     # ------------------------------------------------------------ programs

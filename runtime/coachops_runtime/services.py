@@ -86,7 +86,8 @@ class Runtime:
         )
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    # async on purpose: FastAPI runs plain-def dependencies in a worker thread.
     runtime: Runtime = request.app.state.runtime
     return runtime
 

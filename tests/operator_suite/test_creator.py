@@ -16,6 +16,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from redis.exceptions import NoPermissionError
 
 from coachops_crds import constants as c
+from coachops_crds import rls
 from coachops_devstack.stack import Stack
 from tests.conftest import Cluster
 from tests.operator_suite.conftest import (
@@ -500,7 +501,7 @@ async def test_drift_in_every_kind_of_child_is_repaired_within_30_s(
         _content_type="application/merge-patch+json",  # type: ignore[call-arg]
     )
     await superuser.execute(f"DROP ROLE {c.tenant_db_role(name)}")
-    await superuser.execute("ALTER POLICY tenant_isolation ON programs USING (true)")
+    await superuser.execute("ALTER POLICY tenant_context ON programs USING (true)")
     admin = aioredis.Redis.from_url(stack.redis.url)
     try:
         await acl(admin, "ACL", "DELUSER", c.tenant_redis_user(name))
@@ -521,9 +522,10 @@ async def test_drift_in_every_kind_of_child_is_repaired_within_30_s(
             if not await role_exists(superuser, c.tenant_db_role(name)):
                 problems.append("role missing")
             qual = await superuser.fetchval(
-                "SELECT qual FROM pg_policies WHERE tablename = 'programs'"
+                "SELECT qual FROM pg_policies"
+                " WHERE tablename = 'programs' AND policyname = 'tenant_context'"
             )
-            if "current_tenant_id" not in (qual or ""):
+            if qual != rls.POLICIES[0].canonical:
                 problems.append("policy still altered")
             if not await acl(admin, "ACL", "GETUSER", c.tenant_redis_user(name)):
                 problems.append("redis user missing")
@@ -620,6 +622,9 @@ async def test_tenant_role_running_arbitrary_sql_cannot_reach_another_tenant(
         await conn.execute("SET ROLE coachops_tenants")
         assert await conn.fetchval("SELECT count(*) FROM programs WHERE creator_id = $1", b_id) == 0
         await conn.execute("RESET ROLE")
+        # ... and the group whose policy trusts the tenant setting is out of reach.
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute(f"SET ROLE {rls.CONTEXT_GROUP}")
         # Writes to another tenant and to the bindings are refused.
         refused = [
             ("UPDATE programs SET title = 'pwned' WHERE creator_id = $1", (b_id,)),
@@ -632,7 +637,9 @@ async def test_tenant_role_running_arbitrary_sql_cannot_reach_another_tenant(
             ("UPDATE public.tenant_db_roles SET creator_id = $1", (b_id,)),
             ("SELECT * FROM public.tenant_db_roles WHERE creator_id = $1", (b_id,)),
             ("ALTER TABLE programs DISABLE ROW LEVEL SECURITY", ()),
-            ("DROP POLICY tenant_isolation ON programs", ()),
+            ("DROP POLICY tenant_binding ON programs", ()),
+            ("DROP POLICY tenant_context ON programs", ()),
+            (f"GRANT {rls.CONTEXT_GROUP} TO current_user", ()),
             ("CREATE TABLE public.leak (x int)", ()),
         ]
         for statement, args in refused:

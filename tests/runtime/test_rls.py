@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
 
@@ -10,7 +11,10 @@ import httpx
 import pytest
 from pydantic import SecretStr, ValidationError
 
+from coachops_crds import rls
+from coachops_devstack.stack import Stack
 from coachops_runtime.app import create_app
+from coachops_runtime.db.migrate import upgrade
 from coachops_runtime.kit.db import UnsafeDatabaseRoleError
 from coachops_runtime.kit.settings import Settings
 from tests.conftest import Database
@@ -149,3 +153,44 @@ async def test_no_connection_is_left_inside_a_transaction(
     finally:
         await admin.close()
     assert stuck == 0
+
+
+async def test_migration_0003_replaces_the_legacy_single_policy(stack: Stack) -> None:
+    """A database migrated before 0003 (one function-based policy for every role) ends up
+    with exactly the per-role policies of coachops_crds.rls on every tenant table."""
+    pg = stack.postgres
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(pg.dsn_for("postgres"))
+    await admin.execute(f"CREATE DATABASE {name} TEMPLATE template0 OWNER coachops_owner")
+    owner_dsn = pg.dsn_for(name, "coachops_owner", pg.owner_password)
+    try:
+        await asyncio.to_thread(upgrade, owner_dsn, "0002")
+        owner = await asyncpg.connect(owner_dsn)
+        try:
+            for table in TENANT_TABLES:
+                for policy in rls.POLICIES:
+                    await owner.execute(f"DROP POLICY {policy.name} ON {table}")
+                await owner.execute(
+                    f"CREATE POLICY tenant_isolation ON {table}"
+                    " USING (creator_id = (SELECT current_tenant_id()))"
+                )
+        finally:
+            await owner.close()
+        await asyncio.to_thread(upgrade, owner_dsn)
+        superuser = await asyncpg.connect(pg.dsn_for(name))
+        try:
+            rows = await superuser.fetch(
+                "SELECT tablename, policyname, roles, qual FROM pg_policies"
+                " WHERE schemaname = 'public'"
+            )
+        finally:
+            await superuser.close()
+        found = {(r["tablename"], r["policyname"], tuple(r["roles"]), r["qual"]) for r in rows}
+        assert found == {
+            (table, policy.name, (policy.role,), policy.canonical)
+            for table in TENANT_TABLES
+            for policy in rls.POLICIES
+        }
+    finally:
+        await admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+        await admin.close()

@@ -18,6 +18,7 @@ import asyncpg
 from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from coachops_crds.rls import CONTEXT_GROUP
 from coachops_runtime.kit.context import tenant_id_var
 from coachops_runtime.kit.settings import Settings
 
@@ -178,6 +179,8 @@ _ROLE_CHECK = text(
       (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE n.nspname = 'public' AND c.relrowsecurity AND c.relforcerowsecurity)
         AS forced_tables,
+      EXISTS (SELECT FROM pg_roles g WHERE g.rolname = :context_group
+              AND pg_has_role(current_user, g.oid, 'MEMBER')) AS names_tenants,
       current_user AS role
     """
 )
@@ -186,7 +189,11 @@ _ROLE_CHECK = text(
 async def assert_role_is_safe(engine: AsyncEngine) -> None:
     """Refuse to serve if the runtime role could bypass RLS or owns a tenant table."""
     async with engine.connect() as connection:
-        row = (await connection.execute(_ROLE_CHECK)).mappings().one()
+        row = (
+            (await connection.execute(_ROLE_CHECK, {"context_group": CONTEXT_GROUP}))
+            .mappings()
+            .one()
+        )
     problems = []
     if row["bypassing_roles"]:
         problems.append(
@@ -200,6 +207,11 @@ async def assert_role_is_safe(engine: AsyncEngine) -> None:
         )
     if row["forced_tables"] == 0:
         problems.append("no table has FORCE ROW LEVEL SECURITY: run the migrations first")
+    elif not row["names_tenants"]:
+        problems.append(
+            f"it is not a member of {CONTEXT_GROUP}, so no tenant policy applies to it: run "
+            "the migrations with this role as the runtime role"
+        )
     if problems:
         raise UnsafeDatabaseRoleError(
             f"refusing to start: database role {row['role']!r} is unsafe for a shared "

@@ -6,7 +6,7 @@ Revises:
 
 from alembic import context, op
 
-from coachops_runtime.db.tenancy_sql import TENANT_GROUP, tenant_table
+from coachops_runtime.db.tenancy_sql import CONTEXT_GROUP, TENANT_GROUP, tenant_table
 
 revision = "0001"
 down_revision = None
@@ -14,15 +14,18 @@ down_revision = None
 
 def upgrade() -> None:
     runtime_role = context.config.attributes.get("runtime_role", "coachops_runtime")
-    op.execute(
-        f"""
-        DO $$ BEGIN
-          IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{TENANT_GROUP}') THEN
-            CREATE ROLE {TENANT_GROUP} NOLOGIN;
-          END IF;
-        END $$
-        """
-    )
+    for group in (TENANT_GROUP, CONTEXT_GROUP):
+        op.execute(
+            f"""
+            DO $$ BEGIN
+              IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{group}') THEN
+                CREATE ROLE {group} NOLOGIN;
+              END IF;
+            END $$
+            """
+        )
+    # The roles that name the tenant per transaction (coachops_crds.rls).
+    op.execute(f"GRANT {CONTEXT_GROUP} TO current_user, {runtime_role}")
     # Who may name the tenant with SET LOCAL. Nobody else can: fail closed.
     # current_tenant_id() names these tables with their schema and puts pg_temp last on its
     # search_path: a role that creates a temporary table of the same name in its own
