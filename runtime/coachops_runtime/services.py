@@ -10,12 +10,19 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
+import asyncpg
 import redis.asyncio as aioredis
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from coachops_runtime.auth.keys import KeyRing
-from coachops_runtime.kit.db import Session, assert_role_is_safe, create_engine, open_session
+from coachops_runtime.kit.db import (
+    Session,
+    assert_role_is_safe,
+    create_engine,
+    create_pool,
+    open_session,
+)
 from coachops_runtime.kit.kube import Kube
 from coachops_runtime.kit.ratelimit import Limiter
 from coachops_runtime.kit.settings import Settings
@@ -27,6 +34,7 @@ log = logging.getLogger("coachops.runtime")
 class Runtime:
     settings: Settings
     engine: AsyncEngine
+    pool: asyncpg.Pool
     redis: aioredis.Redis
     limiter: Limiter
     keys: KeyRing
@@ -39,6 +47,7 @@ class Runtime:
         engine = create_engine(settings)
         try:
             await assert_role_is_safe(engine)
+            pool = await create_pool(settings)
         except BaseException:
             await engine.dispose()
             raise
@@ -55,7 +64,7 @@ class Runtime:
             development=settings.environment == "development",
         )
         kube = await Kube.connect(settings.kubeconfig)
-        return cls(settings, engine, redis, Limiter(redis), keys, kube)
+        return cls(settings, engine, pool, redis, Limiter(redis), keys, kube)
 
     async def chroma(self) -> Any:
         """The ChromaDB client, created on first use (knowledge ingestion uses it)."""
@@ -69,6 +78,7 @@ class Runtime:
     async def stop(self) -> None:
         await self.kube.close()
         await self.redis.aclose()
+        await self.pool.close()
         await self.engine.dispose()
 
     def cached_tenant(self, tenant_id: uuid.UUID) -> Any | None:
@@ -86,10 +96,14 @@ class Runtime:
         )
 
 
-async def get_runtime(request: Request) -> Runtime:
-    # async on purpose: FastAPI runs plain-def dependencies in a worker thread.
+def runtime_of(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
+
+
+async def get_runtime(request: Request) -> Runtime:
+    # async on purpose: FastAPI runs plain-def dependencies in a worker thread.
+    return runtime_of(request)
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
@@ -97,7 +111,7 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 async def get_session(runtime: RuntimeDep) -> AsyncIterator[Session]:
     """The request's transaction; it commits after the endpoint returns successfully."""
-    async for session in open_session(runtime.engine):
+    async for session in open_session(runtime.pool):
         yield session
 
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Response
+from fastapi import Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from coachops_crds.constants import tenant_redis_prefix
@@ -27,7 +27,7 @@ from coachops_runtime.auth.service import (
 )
 from coachops_runtime.creators.schemas import Tenant
 from coachops_runtime.creators.service import load_tenant, month_key
-from coachops_runtime.kit.db import Session
+from coachops_runtime.kit.db import Session, open_session
 from coachops_runtime.kit.errors import (
     Forbidden,
     QuotaExceeded,
@@ -37,7 +37,7 @@ from coachops_runtime.kit.errors import (
     Unauthorized,
 )
 from coachops_runtime.kit.ratelimit import CacheUnavailableError
-from coachops_runtime.services import Runtime, RuntimeDep, SessionDep
+from coachops_runtime.services import Runtime, runtime_of
 
 log = logging.getLogger("coachops.auth")
 END_USER_RATE = 5  # requests per second per end user (burst: the same)
@@ -54,6 +54,7 @@ BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 class CreatorContext:
     """A creator's request: its tenant, its transaction and what it may do."""
 
+    runtime: Runtime
     session: Session
     tenant: Tenant
     account_id: uuid.UUID | None
@@ -67,6 +68,7 @@ class CreatorContext:
 
 @dataclass(frozen=True)
 class EndUserContext:
+    runtime: Runtime
     session: Session
     tenant: Tenant
     end_user_id: uuid.UUID
@@ -98,62 +100,80 @@ async def _rate_limit(
     response.headers.update(decision.headers())
 
 
-async def creator_context(
-    runtime: RuntimeDep, session: SessionDep, credentials: BearerDep, response: Response
-) -> CreatorContext:
+async def _creator_context(
+    request: Request, response: Response, credentials: HTTPAuthorizationCredentials | None
+) -> AsyncIterator[CreatorContext]:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized()
+    runtime = runtime_of(request)
     token = credentials.credentials
-    account_id: uuid.UUID | None = None
-    api_key_id: uuid.UUID | None = None
-    if token.startswith(API_KEY_PREFIX):
-        api_key_id, scopes = await authenticate_api_key(session, token)
-    else:
-        claims = runtime.keys.verify(token, audience=ACCESS_AUDIENCE, token_type="access")
-        try:
-            tenant_id, account_id = uuid.UUID(claims["tid"]), uuid.UUID(claims["sub"])
-        except (ValueError, TypeError) as error:
-            raise Unauthorized() from error
-        await session.set_tenant(tenant_id)
-        scopes = ALL_SCOPES
-    tenant = await _bound_tenant(runtime, session)
-    await _rate_limit(
-        runtime,
-        response,
-        f"{tenant_redis_prefix(tenant.name)}rl:tenant",
-        "tenant",
-        tenant.plan.requests_per_second,
-    )
-    return CreatorContext(session, tenant, account_id, api_key_id, scopes)
+    async for session in open_session(runtime.pool):
+        account_id: uuid.UUID | None = None
+        api_key_id: uuid.UUID | None = None
+        if token.startswith(API_KEY_PREFIX):
+            api_key_id, scopes = await authenticate_api_key(session, token)
+        else:
+            claims = runtime.keys.verify(token, audience=ACCESS_AUDIENCE, token_type="access")
+            try:
+                tenant_id, account_id = uuid.UUID(claims["tid"]), uuid.UUID(claims["sub"])
+            except (ValueError, TypeError) as error:
+                raise Unauthorized() from error
+            await session.set_tenant(tenant_id)
+            scopes = ALL_SCOPES
+        tenant = await _bound_tenant(runtime, session)
+        await _rate_limit(
+            runtime,
+            response,
+            f"{tenant_redis_prefix(tenant.name)}rl:tenant",
+            "tenant",
+            tenant.plan.requests_per_second,
+        )
+        yield CreatorContext(runtime, session, tenant, account_id, api_key_id, scopes)
 
 
-def requires(scope: str) -> Callable[..., Coroutine[Any, Any, CreatorContext]]:
+# Each request-facing dependency below is a single FastAPI dependency (plus the bearer
+# scheme) that opens the transaction itself: FastAPI's per-dependency overhead was the
+# largest item of a request's CPU once routing was flat (py-spy, bench/api_bench.py).
+
+
+async def creator_context(
+    request: Request, response: Response, credentials: BearerDep
+) -> AsyncIterator[CreatorContext]:
+    """The creator's request: tenant bound, rate limit taken, transaction open."""
+    async for context in _creator_context(request, response, credentials):
+        yield context
+
+
+def requires(scope: str) -> Callable[..., AsyncIterator[CreatorContext]]:
     """A dependency: the creator context, if the caller holds ``scope``."""
 
     async def check(
-        context: Annotated[CreatorContext, Depends(creator_context)],
-    ) -> CreatorContext:
-        if scope not in context.scopes:
-            raise Forbidden(f"this API key lacks the {scope} scope")
-        return context
+        request: Request, response: Response, credentials: BearerDep
+    ) -> AsyncIterator[CreatorContext]:
+        async for context in _creator_context(request, response, credentials):
+            if scope not in context.scopes:
+                raise Forbidden(f"this API key lacks the {scope} scope")
+            yield context
 
     return check
 
 
 async def account_context(
-    context: Annotated[CreatorContext, Depends(creator_context)],
-) -> CreatorContext:
+    request: Request, response: Response, credentials: BearerDep
+) -> AsyncIterator[CreatorContext]:
     """Only a signed-in account (not an API key) may manage API keys."""
-    if context.account_id is None:
-        raise Forbidden("API keys are managed with an account session, not an API key")
-    return context
+    async for context in _creator_context(request, response, credentials):
+        if context.account_id is None:
+            raise Forbidden("API keys are managed with an account session, not an API key")
+        yield context
 
 
 async def end_user_context(
-    runtime: RuntimeDep, session: SessionDep, credentials: BearerDep, response: Response
-) -> EndUserContext:
+    request: Request, response: Response, credentials: BearerDep
+) -> AsyncIterator[EndUserContext]:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized()
+    runtime = runtime_of(request)
     claims = runtime.keys.verify(
         credentials.credentials, audience=END_USER_AUDIENCE, token_type="end_user"
     )
@@ -163,16 +183,17 @@ async def end_user_context(
         program_id = uuid.UUID(str(claims.get("pid")))
     except (ValueError, TypeError) as error:
         raise Unauthorized() from error
-    await session.set_tenant(tenant_id)
-    tenant = await _bound_tenant(runtime, session)
-    await _rate_limit(
-        runtime,
-        response,
-        f"{tenant_redis_prefix(tenant.name)}rl:end-user:{end_user_id}",
-        "end-user",
-        END_USER_RATE,
-    )
-    return EndUserContext(session, tenant, end_user_id, program_id)
+    async for session in open_session(runtime.pool):
+        await session.set_tenant(tenant_id)
+        tenant = await _bound_tenant(runtime, session)
+        await _rate_limit(
+            runtime,
+            response,
+            f"{tenant_redis_prefix(tenant.name)}rl:end-user:{end_user_id}",
+            "end-user",
+            END_USER_RATE,
+        )
+        yield EndUserContext(runtime, session, tenant, end_user_id, program_id)
 
 
 async def ai_gate(runtime: Runtime, tenant: Tenant, cost: int = 1) -> None:
@@ -193,13 +214,21 @@ async def ai_gate(runtime: Runtime, tenant: Tenant, cost: int = 1) -> None:
         )
 
 
-CreatorDep = Annotated[CreatorContext, Depends(creator_context)]
-AccountDep = Annotated[CreatorContext, Depends(account_context)]
-EndUserDep = Annotated[EndUserContext, Depends(end_user_context)]
-ProgramsRead = Annotated[CreatorContext, Depends(requires("programs:read"))]
-ProgramsWrite = Annotated[CreatorContext, Depends(requires("programs:write"))]
-EndUsersRead = Annotated[CreatorContext, Depends(requires("endusers:read"))]
-EndUsersWrite = Annotated[CreatorContext, Depends(requires("endusers:write"))]
-ConversationsRead = Annotated[CreatorContext, Depends(requires("conversations:read"))]
-ConversationsWrite = Annotated[CreatorContext, Depends(requires("conversations:write"))]
-AnalyticsRead = Annotated[CreatorContext, Depends(requires("analytics:read"))]
+# scope="function": the transaction commits before the response is sent (a 2xx means
+# committed), as with SessionDep.
+
+
+def _holding(scope: str) -> Any:
+    return Depends(requires(scope), scope="function")
+
+
+CreatorDep = Annotated[CreatorContext, Depends(creator_context, scope="function")]
+AccountDep = Annotated[CreatorContext, Depends(account_context, scope="function")]
+EndUserDep = Annotated[EndUserContext, Depends(end_user_context, scope="function")]
+ProgramsRead = Annotated[CreatorContext, _holding("programs:read")]
+ProgramsWrite = Annotated[CreatorContext, _holding("programs:write")]
+EndUsersRead = Annotated[CreatorContext, _holding("endusers:read")]
+EndUsersWrite = Annotated[CreatorContext, _holding("endusers:write")]
+ConversationsRead = Annotated[CreatorContext, _holding("conversations:read")]
+ConversationsWrite = Annotated[CreatorContext, _holding("conversations:write")]
+AnalyticsRead = Annotated[CreatorContext, _holding("analytics:read")]

@@ -10,7 +10,6 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
-from sqlalchemy import text
 
 router = APIRouter(tags=["operations"])
 
@@ -44,8 +43,7 @@ async def readyz(request: Request) -> JSONResponse:
     runtime = request.app.state.runtime
 
     async def database() -> None:
-        async with runtime.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
+        await runtime.pool.fetchval("SELECT 1")
 
     checks = {
         "postgres": await _check(database),
