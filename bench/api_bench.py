@@ -8,8 +8,9 @@ measure one tenant's conversations and messages through the API.
    slow server cannot hide queueing): p50/p95/p99;
 2. capacity: closed loop at fixed concurrency (64): requests per second of the runtime and
    of a bare uvicorn + asyncpg app running the same SQL, in the same run;
-3. RLS cost: the same queries under RLS (runtime role, tenant set with SET LOCAL) versus a
-   plain WHERE on creator_id as a role that bypasses RLS.
+3. RLS cost: the runtime's transaction (SET LOCAL tenant, the two page queries) under RLS
+   as the runtime role versus a plain WHERE on creator_id as a role that bypasses RLS,
+   driven by pgbench so that the figure is PostgreSQL's cost, not a Python client's.
 
 The servers are pinned to CPU 0 and the load generator to CPU 1 (taskset /
 sched_setaffinity); PostgreSQL and Redis float. The load generator is a small raw
@@ -23,20 +24,25 @@ import asyncio
 import json
 import os
 import random
+import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
 from argon2 import PasswordHasher
 
+from coachops_crds import rls
 from coachops_crds.constants import program_id as derived_program_id
 from coachops_crds.constants import tenant_id
 from coachops_devstack.ports import free_port
+from coachops_devstack.postgres import pg_binary
 from coachops_devstack.process import ManagedProcess
 from coachops_devstack.stack import start_stack
 from coachops_runtime.auth.keys import generate_key_file
@@ -289,115 +295,122 @@ async def closed_loop(
 
 # ---------------------------------------------------------------- RLS cost
 
+_PAGE = (
+    "SELECT message_id, body, created_at FROM messages WHERE {tenant}conversation_id ="
+    " (SELECT id FROM bench_conversations WHERE i = :i) ORDER BY message_id LIMIT 50;\n"
+    "SELECT conversation_id, last_message_at FROM conversations {where}"
+    " ORDER BY last_message_at DESC, conversation_id DESC LIMIT 20;\n"
+)
+# What every tenant table's runtime policy said before migration 0003, for reference.
+_LEGACY_PREDICATE = "creator_id = (SELECT current_tenant_id())"
+
+
+def _pgbench(dsn: str, script: Path, seconds: float) -> float:
+    """Transactions per second of ``script``: pgbench (C, prepared statements, 8 clients on
+    one thread pinned to CPU 1), so the figure is the server's cost, not a Python client's."""
+    url = urlsplit(dsn)
+    result = subprocess.run(
+        [
+            "taskset",
+            "-c",
+            "1",
+            pg_binary("pgbench"),
+            "-n",
+            "-M",
+            "prepared",
+            "-c",
+            "8",
+            "-j",
+            "1",
+            "-T",
+            str(int(seconds)),
+            "-f",
+            str(script),
+            "-h",
+            url.hostname or "127.0.0.1",
+            "-p",
+            str(url.port),
+            "-U",
+            url.username or "",
+            url.path.lstrip("/"),
+        ],
+        env={**os.environ, "PGPASSWORD": url.password or ""},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    for line in result.stdout.splitlines():
+        if line.startswith("tps"):
+            return float(line.split()[2])
+    raise RuntimeError(f"pgbench printed no tps: {result.stdout}")
+
 
 async def rls_cost(
     superuser_dsn: str,
     runtime_dsn: str,
     tenant: uuid.UUID,
     conversations: list[uuid.UUID],
+    workdir: Path,
     seconds: float,
-) -> dict[str, float]:
-    """Queries per second on 16 connections: RLS (runtime role) versus plain WHERE."""
-    message_rls = (
-        "SELECT message_id, body, created_at FROM messages WHERE conversation_id = $1"
-        " ORDER BY message_id LIMIT 50"
-    )
-    message_plain = (
-        "SELECT message_id, body, created_at FROM messages WHERE creator_id = $2"
-        " AND conversation_id = $1 ORDER BY message_id LIMIT 50"
-    )
-    list_rls = (
-        "SELECT conversation_id, last_message_at FROM conversations"
-        " ORDER BY last_message_at DESC, conversation_id DESC LIMIT 20"
-    )
-    list_plain = (
-        "SELECT conversation_id, last_message_at FROM conversations WHERE creator_id = $1"
-        " ORDER BY last_message_at DESC, conversation_id DESC LIMIT 20"
-    )
-
-    async def run(
-        dsn: str, body: Callable[[asyncpg.Connection, uuid.UUID], Awaitable[None]]
-    ) -> float:
-        pool = await asyncpg.create_pool(dsn, min_size=16, max_size=16)
-        count = 0
-        deadline = time.perf_counter() + seconds
-
-        async def worker() -> None:
-            nonlocal count
-            rng = random.Random()
-            async with pool.acquire() as conn:
-                while time.perf_counter() < deadline:
-                    await body(conn, rng.choice(conversations))
-                    count += 1
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(16)))
-        rate = count / (time.perf_counter() - started)
-        await pool.close()
-        return rate
-
-    # As the runtime does it: BEGIN and the tenant binding in one round trip.
-    async def with_rls(conn: asyncpg.Connection, conversation: uuid.UUID) -> None:
-        await conn.execute(f"BEGIN; SELECT set_config('coachops.tenant_id', '{tenant}', true)")
-        await conn.fetch(message_rls, conversation)
-        await conn.fetch(list_rls)
-        await conn.execute("COMMIT")
-
-    async def plain(conn: asyncpg.Connection, conversation: uuid.UUID) -> None:
-        await conn.execute("BEGIN")
-        await conn.fetch(message_plain, conversation, tenant)
-        await conn.fetch(list_plain, tenant)
-        await conn.execute("COMMIT")
-
-    async def queries_rls(conn: asyncpg.Connection, conversation: uuid.UUID) -> None:
-        await conn.fetch(message_rls, conversation)
-        await conn.fetch(list_rls)
-
-    async def queries_plain(conn: asyncpg.Connection, conversation: uuid.UUID) -> None:
-        await conn.fetch(message_plain, conversation, tenant)
-        await conn.fetch(list_plain, tenant)
-
-    # Query-only comparison: the RLS connection has the tenant set for the session
-    # (bench only; the runtime always uses SET LOCAL).
-    async def session_tenant_dsn_run(
-        body: Callable[[asyncpg.Connection, uuid.UUID], Awaitable[None]],
-    ) -> float:
-        pool = await asyncpg.create_pool(
-            runtime_dsn,
-            min_size=16,
-            max_size=16,
-            server_settings={"coachops.tenant_id": str(tenant)},
+) -> dict[str, Any]:
+    """The runtime's transaction (tenant set with SET LOCAL, the two page queries) under
+    RLS as the runtime role, versus the same with a plain WHERE as a role that bypasses RLS;
+    interleaved, median of three."""
+    conn = await asyncpg.connect(superuser_dsn)
+    try:
+        await conn.execute("CREATE TABLE bench_conversations (i int PRIMARY KEY, id uuid)")
+        await conn.copy_records_to_table(
+            "bench_conversations", records=list(enumerate(conversations))
         )
-        count = 0
-        deadline = time.perf_counter() + seconds
+        await conn.execute("GRANT SELECT ON bench_conversations TO coachops_runtime")
+    finally:
+        await conn.close()
+    header = (
+        f"\\set i random(0, {len(conversations) - 1})\n"
+        f"BEGIN;\nSELECT set_config('coachops.tenant_id', '{tenant}', true);\n"
+    )
+    scripts = {
+        "rls": header + _PAGE.format(tenant="", where="") + "COMMIT;\n",
+        "plain": header
+        + _PAGE.format(
+            tenant=f"creator_id = '{tenant}' AND ", where=f"WHERE creator_id = '{tenant}'"
+        )
+        + "COMMIT;\n",
+    }
+    paths = {}
+    for name, text in scripts.items():
+        paths[name] = workdir / f"rls-{name}.sql"
+        paths[name].write_text(text)
 
-        async def worker() -> None:
-            nonlocal count
-            rng = random.Random()
-            async with pool.acquire() as conn:
-                while time.perf_counter() < deadline:
-                    await body(conn, rng.choice(conversations))
-                    count += 1
+    async def set_runtime_policy(predicate: str) -> None:
+        conn = await asyncpg.connect(superuser_dsn)
+        try:
+            for table in ("messages", "conversations"):
+                await conn.execute(
+                    f"ALTER POLICY tenant_context ON {table} USING ({predicate})"
+                    f" WITH CHECK ({predicate})"
+                )
+        finally:
+            await conn.close()
 
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(16)))
-        rate = count / (time.perf_counter() - started)
-        await pool.close()
-        return rate
-
-    samples: dict[str, list[float]] = {"tx_rls": [], "tx_plain": [], "q_rls": [], "q_plain": []}
-    for _ in range(3):  # interleaved, median of three
-        samples["tx_rls"].append(await run(runtime_dsn, with_rls))
-        samples["tx_plain"].append(await run(superuser_dsn, plain))
-        samples["q_rls"].append(await session_tenant_dsn_run(queries_rls))
-        samples["q_plain"].append(await run(superuser_dsn, queries_plain))
-    results = {key: sorted(values)[1] for key, values in samples.items()}
+    samples: dict[str, list[float]] = {"rls": [], "legacy": [], "plain": []}
+    for _ in range(3):
+        samples["rls"].append(_pgbench(runtime_dsn, paths["rls"], seconds))
+        samples["plain"].append(_pgbench(superuser_dsn, paths["plain"], seconds))
+        await set_runtime_policy(_LEGACY_PREDICATE)
+        samples["legacy"].append(_pgbench(runtime_dsn, paths["rls"], seconds))
+        await set_runtime_policy(rls.POLICIES[0].predicate)
+    results: dict[str, Any] = {key: sorted(values)[1] for key, values in samples.items()}
     conn = await asyncpg.connect(runtime_dsn)
     async with conn.transaction():
         await conn.execute("SELECT set_config('coachops.tenant_id', $1, true)", str(tenant))
-        plan = await conn.fetch("EXPLAIN ANALYZE " + message_rls, conversations[0])
+        plan = await conn.fetch(
+            "EXPLAIN ANALYZE SELECT message_id, body, created_at FROM messages"
+            " WHERE conversation_id = $1 ORDER BY message_id LIMIT 50",
+            conversations[0],
+        )
     await conn.close()
-    results["plan"] = "\n".join(r[0] for r in plan)  # type: ignore[assignment]
+    results["plan"] = "\n".join(r[0] for r in plan)
     return results
 
 
@@ -434,7 +447,7 @@ async def main() -> None:
     try:
         pg = stack.postgres
         seeded = await seed(pg.superuser_dsn, args.creators, args.end_users, args.messages)
-        tenant = seeded["tenant"]
+        tenant: uuid.UUID = seeded["tenant"]  # type: ignore[assignment]
         conversations: list[uuid.UUID] = seeded["conversations"]  # type: ignore[assignment]
         keys = stack.workdir / "jwt-keys"
         generate_key_file(keys, "bench")
@@ -535,7 +548,9 @@ async def main() -> None:
             processes.remove(process)
         os.sched_setaffinity(0, {0, 1})
         log("RLS cost ...")
-        rls = await rls_cost(pg.superuser_dsn, pg.runtime_dsn, tenant, conversations, 4)  # type: ignore[arg-type]
+        rls_figures = await rls_cost(
+            pg.superuser_dsn, pg.runtime_dsn, tenant, conversations, stack.workdir, 5
+        )
 
         print()
         print(
@@ -576,20 +591,21 @@ async def main() -> None:
         )
         print()
         print(
-            "| RLS cost (16 connections, median of 3 interleaved 4 s runs) | RLS | plain WHERE"
-            " | overhead |"
+            "| RLS cost: BEGIN + SET LOCAL + both page queries + COMMIT (pgbench, 8 clients,"
+            " median of 3 interleaved 5 s runs) | transactions/s | cost vs plain WHERE |"
         )
-        print("|---|---|---|---|")
-        for label, a, b in (
-            ("transaction: set tenant + 2 queries", "tx_rls", "tx_plain"),
-            ("the 2 queries alone", "q_rls", "q_plain"),
+        print("|---|---|---|")
+        plain = rls_figures["plain"]
+        for label, key in (
+            ("plain WHERE creator_id = ..., role that bypasses RLS", "plain"),
+            ("RLS, runtime role (tenant_context policy)", "rls"),
+            ("RLS, function-based policy before migration 0003 (reference)", "legacy"),
         ):
-            print(
-                f"| {label} (per s) | {rls[a]:.0f} | {rls[b]:.0f} | {(rls[b] / rls[a] - 1):+.1%} |"
-            )
+            value = rls_figures[key]
+            print(f"| {label} | {value:.0f} | {plain / value - 1:+.1%} |")
         print()
         print("EXPLAIN ANALYZE of the messages page under RLS:")
-        print(rls["plan"])
+        print(rls_figures["plan"])
     finally:
         for process in processes:
             process.stop()

@@ -26,7 +26,7 @@ DATABASE = "coachops"
 TEMPLATE_DATABASE = "coachops_template"
 
 
-def _pg_bin(name: str) -> str:
+def pg_binary(name: str) -> str:
     for version in ("17", "16", "15"):
         candidate = Path(f"/usr/lib/postgresql/{version}/bin/{name}")
         if candidate.exists():
@@ -91,7 +91,7 @@ class Postgres:
         initdb = await asyncio.to_thread(
             subprocess.run,
             [
-                _pg_bin("initdb"),
+                pg_binary("initdb"),
                 "-D",
                 str(data),
                 "-U",
@@ -114,7 +114,7 @@ class Postgres:
         self.process = ManagedProcess(
             "postgres",
             [
-                _pg_bin("postgres"),
+                pg_binary("postgres"),
                 "-D",
                 str(data),
                 "-p",
