@@ -1,6 +1,7 @@
 """Names shared by the operator, the runtime and the CRDs."""
 
 import uuid
+from functools import lru_cache
 from typing import Final
 
 GROUP: Final = "coachops.dev"
@@ -70,6 +71,7 @@ def tenant_redis_user(creator_name: str) -> str:
     return f"coachops-t-{creator_name}"
 
 
+@lru_cache(maxsize=4096)  # on every request's rate-limit key; uuid5 is not free
 def tenant_redis_prefix(creator_name: str) -> str:
     """Every Redis key of one tenant starts with this prefix."""
     return f"coachops:t:{tenant_id(creator_name)}:"
