@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from kubernetes_asyncio import client, config
+from kubernetes_asyncio import client, config, watch
 
 from coachops_crds import constants as c
 from coachops_devstack.controlplane import controlplane_bin
@@ -97,6 +97,74 @@ def rss_peak_mb(pid: int) -> float:
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU of every process in one process group, reaped children included."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # field 5 of stat: the process group
+            total += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]
+    tick = os.sysconf("SC_CLK_TCK")
+    return (sum(values) - idle) / tick, sum(values) / tick
+
+
+def components(stack: Stack, operator: ManagedProcess) -> dict[str, int]:
+    assert stack.cluster is not None
+    found = {p.name: p.pid for p in stack.cluster.processes}
+    for name, store in (
+        ("postgres", stack.postgres),
+        ("redis", stack.redis),
+        ("chroma", stack.chroma),
+    ):
+        assert store.process is not None
+        found[name] = store.process.pid
+    found["operator"] = operator.pid
+    return found
+
+
+async def watch_ready(objects: client.CustomObjectsApi, ready: set[str]) -> None:
+    """Keep ``ready`` equal to the names of the Creators whose Ready condition is True."""
+    stream = watch.Watch().stream(
+        objects.list_cluster_custom_object, c.GROUP, c.VERSION, c.CREATOR_PLURAL
+    )
+    async for event in stream:
+        creator = event["object"]
+        name = creator["metadata"]["name"]
+        conditions = creator.get("status", {}).get("conditions", [])
+        if any(x["type"] == "Ready" and x["status"] == "True" for x in conditions):
+            ready.add(name)
+        else:
+            ready.discard(name)
+
+
+async def apiserver_requests(api: client.ApiClient) -> dict[tuple[str, str], float]:
+    """apiserver_request_total summed by (verb, resource), from the apiserver's metrics."""
+    text, _, _ = await api.call_api(
+        "/metrics", "GET", response_types_map={200: "str"}, auth_settings=["BearerToken"],
+        _return_http_data_only=False, _preload_content=True,
+    )  # fmt: skip
+    counts: dict[tuple[str, str], float] = {}
+    for line in str(text).splitlines():
+        if not line.startswith("apiserver_request_total{"):
+            continue
+        labels = dict(
+            part.split("=", 1) for part in line.split("{", 1)[1].split("}", 1)[0].split(",")
+        )
+        key = (labels.get("verb", "").strip('"'), labels.get("resource", "").strip('"'))
+        counts[key] = counts.get(key, 0.0) + float(line.rsplit(" ", 1)[1])
+    return counts
 
 
 async def reconciles(port: int) -> float:
@@ -172,33 +240,57 @@ async def run(n: int) -> Result:
                     c.GROUP, c.VERSION, c.CREATOR_PLURAL, body
                 )
 
+        groups = components(stack, operator)
+        cpu_before = {name: group_cpu_seconds(pid) for name, pid in groups.items()}
+        busy_before, total_before = machine_busy_seconds()
+        requests_before = await apiserver_requests(api)
+        # A watch, not repeated LISTs: listing 1,000 Creators twice a second would cost the
+        # apiserver more than some of what is being measured.
+        ready: set[str] = set()
+        watcher = asyncio.create_task(watch_ready(objects, ready))
         started = time.monotonic()
         await asyncio.gather(*(create(name) for name in names))
         created = time.monotonic() - started
         print(f"  N={n}: {n} Creators created in {created:.1f} s", flush=True)
         last_report = 0.0
-        while True:
-            listed = await objects.list_cluster_custom_object(c.GROUP, c.VERSION, c.CREATOR_PLURAL)
-            ready = sum(
-                1
-                for item in listed["items"]
-                if any(
-                    cond["type"] == "Ready" and cond["status"] == "True"
-                    for cond in item.get("status", {}).get("conditions", [])
-                )
-            )
+        while len(ready) < n:
             elapsed = time.monotonic() - started
-            if ready == n:
-                break
             if elapsed - last_report >= 5:
-                print(f"  N={n}: {ready} Ready after {elapsed:.0f} s", flush=True)
+                print(f"  N={n}: {len(ready)} Ready after {elapsed:.0f} s", flush=True)
                 last_report = elapsed
             if not operator.running():
                 raise RuntimeError(f"the operator died:\n{operator.log_tail()}")
+            if watcher.done():
+                watcher.result()  # raises what ended the watch
+                watcher = asyncio.create_task(watch_ready(objects, ready))
             if elapsed > 600:
-                raise RuntimeError(f"only {ready}/{n} Ready after 600 s")
-            await asyncio.sleep(0.5)
+                raise RuntimeError(f"only {len(ready)}/{n} Ready after 600 s")
+            await asyncio.sleep(0.1)
+        watcher.cancel()
         seconds = time.monotonic() - started
+        busy, total = machine_busy_seconds()
+        spent = {name: group_cpu_seconds(pid) - cpu_before[name] for name, pid in groups.items()}
+        print(
+            f"  N={n}: machine busy {(busy - busy_before) / (total - total_before):.0%};"
+            " CPU seconds by component: "
+            + ", ".join(f"{k} {v:.1f}" for k, v in sorted(spent.items(), key=lambda kv: -kv[1])),
+            flush=True,
+        )
+        requests = await apiserver_requests(api)
+        writes = {
+            key: value - requests_before.get(key, 0.0)
+            for key, value in requests.items()
+            if key[0] in ("POST", "PATCH", "PUT", "APPLY", "DELETE", "UPDATE", "CREATE")
+        }
+        print(
+            f"  N={n}: apiserver writes per Creator: "
+            + ", ".join(
+                f"{verb} {resource} {count / n:.1f}"
+                for (verb, resource), count in sorted(writes.items(), key=lambda kv: -kv[1])
+                if count / n >= 0.05
+            ),
+            flush=True,
+        )
         await print_steps(metrics_port)
         result = Result(
             n,

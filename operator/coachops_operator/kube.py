@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
@@ -32,6 +33,21 @@ _RESOURCES: dict[str, tuple[str, bool]] = {
     "Creator": ("creators", False),
     "CoachingProgram": ("coachingprograms", True),
 }
+
+
+def without_env_proxies(api: client.ApiClient) -> client.ApiClient:
+    """The same client, whose HTTP session ignores proxy variables and ~/.netrc.
+
+    kubernetes_asyncio opens its aiohttp session with trust_env=True, which looks both up in
+    a worker thread on every request: about 10 % of the operator's CPU under load.
+    """
+    rest = api.rest_client
+    session = rest.pool_manager
+    rest.pool_manager = aiohttp.ClientSession(
+        connector=session.connector, trust_env=False, read_bufsize=2**21
+    )
+    session.detach()
+    return api
 
 
 def plural(kind: str) -> str:
