@@ -111,7 +111,7 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 async def get_session(runtime: RuntimeDep) -> AsyncIterator[Session]:
     """The request's transaction; it commits after the endpoint returns successfully."""
-    async for session in open_session(runtime.pool):
+    async with open_session(runtime.pool) as session:
         yield session
 
 

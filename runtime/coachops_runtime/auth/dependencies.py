@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -100,6 +101,7 @@ async def _rate_limit(
     response.headers.update(decision.headers())
 
 
+@asynccontextmanager
 async def _creator_context(
     request: Request, response: Response, credentials: HTTPAuthorizationCredentials | None
 ) -> AsyncIterator[CreatorContext]:
@@ -107,7 +109,7 @@ async def _creator_context(
         raise Unauthorized()
     runtime = runtime_of(request)
     token = credentials.credentials
-    async for session in open_session(runtime.pool):
+    async with open_session(runtime.pool) as session:
         account_id: uuid.UUID | None = None
         api_key_id: uuid.UUID | None = None
         if token.startswith(API_KEY_PREFIX):
@@ -140,7 +142,7 @@ async def creator_context(
     request: Request, response: Response, credentials: BearerDep
 ) -> AsyncIterator[CreatorContext]:
     """The creator's request: tenant bound, rate limit taken, transaction open."""
-    async for context in _creator_context(request, response, credentials):
+    async with _creator_context(request, response, credentials) as context:
         yield context
 
 
@@ -150,7 +152,7 @@ def requires(scope: str) -> Callable[..., AsyncIterator[CreatorContext]]:
     async def check(
         request: Request, response: Response, credentials: BearerDep
     ) -> AsyncIterator[CreatorContext]:
-        async for context in _creator_context(request, response, credentials):
+        async with _creator_context(request, response, credentials) as context:
             if scope not in context.scopes:
                 raise Forbidden(f"this API key lacks the {scope} scope")
             yield context
@@ -162,7 +164,7 @@ async def account_context(
     request: Request, response: Response, credentials: BearerDep
 ) -> AsyncIterator[CreatorContext]:
     """Only a signed-in account (not an API key) may manage API keys."""
-    async for context in _creator_context(request, response, credentials):
+    async with _creator_context(request, response, credentials) as context:
         if context.account_id is None:
             raise Forbidden("API keys are managed with an account session, not an API key")
         yield context
@@ -183,7 +185,7 @@ async def end_user_context(
         program_id = uuid.UUID(str(claims.get("pid")))
     except (ValueError, TypeError) as error:
         raise Unauthorized() from error
-    async for session in open_session(runtime.pool):
+    async with open_session(runtime.pool) as session:
         await session.set_tenant(tenant_id)
         tenant = await _bound_tenant(runtime, session)
         await _rate_limit(

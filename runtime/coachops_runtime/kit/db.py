@@ -179,6 +179,7 @@ async def create_pool(settings: Settings) -> asyncpg.Pool:
     return pool
 
 
+@asynccontextmanager
 async def open_session(pool: asyncpg.Pool) -> AsyncIterator[Session]:
     """A transaction that commits when the request succeeds and rolls back otherwise.
 

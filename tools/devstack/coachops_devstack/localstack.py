@@ -78,7 +78,13 @@ class LocalStack:
         await self._start_operator()
         await self._start_runtime()
         if SAMPLES.exists():
-            print(self.kubectl("apply", "-f", str(SAMPLES)), end="", flush=True)
+            # A program lives in its creator's namespace, which the operator creates: apply
+            # the Creator, wait for its namespace, then the program.
+            print(self.kubectl("apply", "-f", str(SAMPLES / "creator.yaml")), end="", flush=True)
+            self.kubectl(
+                "wait", "--for=condition=NamespaceReady", "--all", "--timeout=120s", "creators"
+            )
+            print(self.kubectl("apply", "-f", str(SAMPLES / "program.yaml")), end="", flush=True)
 
     def wait_for_samples(self, timeout_seconds: int = 120) -> str:
         """Wait until the sample Creator and program are Ready; returns what kubectl lists."""
