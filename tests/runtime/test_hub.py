@@ -164,13 +164,14 @@ async def test_conversation_takeover_export_and_analytics(
     )
     assert [m["body"] for m in json.loads(as_json.text)["messages"]] == bodies
 
-    # A check-in that was answered, for the response rate.
+    # A check-in that was answered, for the response rate: earlier today (half way between
+    # midnight UTC and now, so the test holds at any time of day).
     await tenants.owner(
         creator.creator_id,
         "INSERT INTO messages (creator_id, conversation_id, program_id, end_user_id,"
         " direction, author, kind, body, created_at)"
         " VALUES ($1, $2, $3, $4, 'out', 'ai', 'check_in', 'How did you sleep?',"
-        " now() - interval '1 hour')",
+        " date_trunc('day', now(), 'UTC') + (now() - date_trunc('day', now(), 'UTC')) / 2)",
         creator.creator_id,
         uuid.UUID(conversation_id),
         program,
