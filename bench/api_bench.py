@@ -352,10 +352,11 @@ async def rls_cost(
     conversations: list[uuid.UUID],
     workdir: Path,
     seconds: float,
+    rounds: int = 5,
 ) -> dict[str, Any]:
     """The runtime's transaction (tenant set with SET LOCAL, the two page queries) under
     RLS as the runtime role, versus the same with a plain WHERE as a role that bypasses RLS;
-    interleaved, median of three."""
+    after a warm-up, interleaved in rotating order, median of ``rounds``."""
     conn = await asyncpg.connect(superuser_dsn)
     try:
         await conn.execute("CREATE TABLE bench_conversations (i int PRIMARY KEY, id uuid)")
@@ -393,14 +394,25 @@ async def rls_cost(
         finally:
             await conn.close()
 
-    samples: dict[str, list[float]] = {"rls": [], "legacy": [], "plain": []}
-    for _ in range(3):
-        samples["rls"].append(_pgbench(runtime_dsn, paths["rls"], seconds))
-        samples["plain"].append(_pgbench(superuser_dsn, paths["plain"], seconds))
-        await set_runtime_policy(_LEGACY_PREDICATE)
-        samples["legacy"].append(_pgbench(runtime_dsn, paths["rls"], seconds))
-        await set_runtime_policy(rls.POLICIES[0].predicate)
-    results: dict[str, Any] = {key: sorted(values)[1] for key, values in samples.items()}
+    async def run(variant: str) -> float:
+        if variant == "legacy":
+            await set_runtime_policy(_LEGACY_PREDICATE)
+        try:
+            dsn = superuser_dsn if variant == "plain" else runtime_dsn
+            script = paths["plain" if variant == "plain" else "rls"]
+            return await asyncio.to_thread(_pgbench, dsn, script, seconds)
+        finally:
+            if variant == "legacy":
+                await set_runtime_policy(rls.POLICIES[0].predicate)
+
+    variants = ["rls", "plain", "legacy"]
+    for variant in variants:  # warm-up: caches and plans, not counted
+        await run(variant)
+    samples: dict[str, list[float]] = {variant: [] for variant in variants}
+    for round_ in range(rounds):  # interleaved, the order rotating every round
+        for variant in variants[round_ % 3 :] + variants[: round_ % 3]:
+            samples[variant].append(await run(variant))
+    results: dict[str, Any] = {key: sorted(v)[len(v) // 2] for key, v in samples.items()}
     conn = await asyncpg.connect(runtime_dsn)
     async with conn.transaction():
         await conn.execute("SELECT set_config('coachops.tenant_id', $1, true)", str(tenant))
@@ -592,7 +604,7 @@ async def main() -> None:
         print()
         print(
             "| RLS cost: BEGIN + SET LOCAL + both page queries + COMMIT (pgbench, 8 clients,"
-            " median of 3 interleaved 5 s runs) | transactions/s | cost vs plain WHERE |"
+            " median of 5 interleaved 5 s runs) | transactions/s | cost vs plain WHERE |"
         )
         print("|---|---|---|")
         plain = rls_figures["plain"]
