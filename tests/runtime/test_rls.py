@@ -110,6 +110,28 @@ async def test_runtime_refuses_roles_that_bypass_rls(
             pass
 
 
+async def test_runtime_refuses_a_role_outside_the_tenant_context_group(
+    database: Database, runtime_settings: Settings, stack: Stack
+) -> None:
+    """A role no tenant policy applies to would answer every request with nothing."""
+    role, password = f"norls_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    admin = await asyncpg.connect(database.superuser_dsn)
+    try:
+        await admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
+        settings = runtime_settings.model_copy(
+            update={
+                "database_url": SecretStr(stack.postgres.dsn_for(database.name, role, password))
+            }
+        )
+        app = create_app(settings)
+        with pytest.raises(UnsafeDatabaseRoleError, match=f"not a member of {rls.CONTEXT_GROUP}"):
+            async with app.router.lifespan_context(app):
+                pass
+    finally:
+        await admin.execute(f"DROP ROLE {role}")
+        await admin.close()
+
+
 def test_production_refuses_default_secrets(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="refusing to start"):
         Settings(

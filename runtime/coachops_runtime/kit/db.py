@@ -1,4 +1,4 @@
-"""The database: one async engine, one session per request, the tenant set with SET LOCAL.
+"""The database: one pool, one transaction per request, the tenant set with SET LOCAL.
 
 Every request transaction names its tenant with ``set_config('coachops.tenant_id', id,
 true)`` (the function form of ``SET LOCAL``) before its first query, so a request without a
@@ -31,7 +31,7 @@ class UnsafeDatabaseRoleError(RuntimeError):
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
-    """SQLAlchemy's engine: the startup role check and readiness (requests use the pool)."""
+    """SQLAlchemy's engine, for the start-up role check (requests use ``create_pool``)."""
     return create_async_engine(
         settings.sqlalchemy_url,
         pool_size=1,

@@ -42,7 +42,6 @@ class Settings(BaseSettings):
         None, validation_alias=AliasChoices("COACHOPS_KUBECONFIG", "KUBECONFIG")
     )
     db_pool_size: int = 20
-    db_max_overflow: int = 10
     tenant_cache_seconds: float = 5.0
     log_level: str = "INFO"
 
