@@ -277,6 +277,21 @@ class Kube:
         )
         return [(e.type, e.reason, e.message or "") for e in found.items]
 
+    async def reasons_eventually(
+        self,
+        name: str,
+        expected: set[str],
+        timeout: float = 15,  # noqa: ASYNC109
+    ) -> set[str]:
+        """The Event reasons of ``name`` once they include ``expected``: the operator posts
+        Events in the background, after the status patch that a test may already see."""
+
+        async def posted() -> set[str]:
+            reasons = {reason for _, reason, _ in await self.events(name)}
+            return reasons if expected <= reasons else set()
+
+        return set(await eventually(posted, timeout))
+
 
 def condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any]:
     for item in (obj or {}).get("status", {}).get("conditions", []):

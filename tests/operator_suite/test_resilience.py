@@ -156,8 +156,7 @@ async def test_store_down_gives_a_false_condition_then_recovers(
         assert condition(obj, "Ready")["status"] == "False"
         # Other stores are still provisioned: the failure is confined to its condition.
         assert condition(obj, "DatabaseReady")["status"] == "True"
-        reasons = {reason for _, reason, _ in await kube.events(name)}
-        assert "CacheUnavailable" in reasons
+        await kube.reasons_eventually(name, {"CacheUnavailable"})
         # The operator keeps running (no crash loop) and retries with backoff.
         assert operator.current is not None
         assert await operator.current.role() == "leader"
