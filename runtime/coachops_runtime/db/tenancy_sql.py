@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from coachops_crds.rls import CONTEXT_GROUP, POLICIES, TENANT_GROUP
 
-__all__ = ["CONTEXT_GROUP", "TENANT_GROUP", "tenant_policies", "tenant_table"]
+__all__ = ["CONTEXT_GROUP", "TENANT_GROUP", "ensure_group", "tenant_policies", "tenant_table"]
 
 
 def tenant_table(table: str, runtime_role: str, *, privileges: str) -> list[str]:
@@ -24,3 +24,14 @@ def tenant_table(table: str, runtime_role: str, *, privileges: str) -> list[str]
 
 def tenant_policies(table: str) -> list[str]:
     return [policy.create(table) for policy in POLICIES]
+
+
+def ensure_group(group: str) -> str:
+    """A NOLOGIN group role, created unless it exists (roles belong to the cluster)."""
+    return f"""
+        DO $$ BEGIN
+          IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{group}') THEN
+            CREATE ROLE {group} NOLOGIN;
+          END IF;
+        END $$
+    """

@@ -6,7 +6,12 @@ Revises:
 
 from alembic import context, op
 
-from coachops_runtime.db.tenancy_sql import CONTEXT_GROUP, TENANT_GROUP, tenant_table
+from coachops_runtime.db.tenancy_sql import (
+    CONTEXT_GROUP,
+    TENANT_GROUP,
+    ensure_group,
+    tenant_table,
+)
 
 revision = "0001"
 down_revision = None
@@ -15,15 +20,7 @@ down_revision = None
 def upgrade() -> None:
     runtime_role = context.config.attributes.get("runtime_role", "coachops_runtime")
     for group in (TENANT_GROUP, CONTEXT_GROUP):
-        op.execute(
-            f"""
-            DO $$ BEGIN
-              IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{group}') THEN
-                CREATE ROLE {group} NOLOGIN;
-              END IF;
-            END $$
-            """
-        )
+        op.execute(ensure_group(group))
     # The roles that name the tenant per transaction (coachops_crds.rls).
     op.execute(f"GRANT {CONTEXT_GROUP} TO current_user, {runtime_role}")
     # Who may name the tenant with SET LOCAL. Nobody else can: fail closed.

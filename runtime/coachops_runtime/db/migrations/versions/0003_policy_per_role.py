@@ -12,7 +12,7 @@ Revises: 0002
 
 from alembic import context, op
 
-from coachops_runtime.db.tenancy_sql import CONTEXT_GROUP, tenant_policies
+from coachops_runtime.db.tenancy_sql import CONTEXT_GROUP, ensure_group, tenant_policies
 
 revision = "0003"
 down_revision = "0002"
@@ -25,15 +25,7 @@ _LEGACY_TABLES = """
 
 def upgrade() -> None:
     runtime_role = context.config.attributes.get("runtime_role", "coachops_runtime")
-    op.execute(
-        f"""
-        DO $$ BEGIN
-          IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{CONTEXT_GROUP}') THEN
-            CREATE ROLE {CONTEXT_GROUP} NOLOGIN;
-          END IF;
-        END $$
-        """
-    )
+    op.execute(ensure_group(CONTEXT_GROUP))
     op.execute(f"GRANT {CONTEXT_GROUP} TO current_user, {runtime_role}")
     tables = [row[0] for row in op.get_bind().exec_driver_sql(_LEGACY_TABLES)]
     for table in tables:
