@@ -14,8 +14,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import kopf
-from kubernetes_asyncio import client, config
-from kubernetes_asyncio.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from coachops_crds import constants as c
@@ -67,7 +65,7 @@ STORE_FAILURES: tuple[type[BaseException], ...] = (
     *REDIS_ERRORS,
     *CHROMA_ERRORS,
     VectorStoreError,
-    ApiException,
+    kube.KubeError,
 )
 
 
@@ -103,7 +101,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
             f"{c.LABEL_MANAGED_BY}={c.MANAGED_BY}"
         )
     env = OperatorSettings()  # read from the environment
-    api = await _kube_client()
+    api = kube.KubeClient.from_environment()
     memo["stores"] = Stores(
         api=api,
         db=Database(
@@ -119,12 +117,10 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     log.info("coachops operator configured (drift check every %.0f s)", DRIFT_INTERVAL)
 
 
-async def _kube_client() -> client.ApiClient:
-    if os.environ.get("KUBERNETES_SERVICE_HOST") and not os.environ.get("KUBECONFIG"):
-        config.load_incluster_config()  # type: ignore[no-untyped-call]
-        return kube.without_env_proxies(client.ApiClient())
-    api = await config.new_client_from_config(config_file=os.environ.get("KUBECONFIG"))
-    return kube.without_env_proxies(api)
+@kopf.on.login()
+async def login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo:
+    """kopf's watches and the operator's own calls use the same credentials."""
+    return kube.login(settings)
 
 
 @kopf.on.cleanup()
@@ -525,7 +521,7 @@ async def delete_creator(
     namespace = c.creator_namespace(name)
     try:
         programs = await kube.list_objects(stores.api, c.API_VERSION, c.PROGRAM_KIND, namespace)
-    except ApiException as error:
+    except kube.KubeError as error:
         if error.status != 404:
             raise kopf.TemporaryError(
                 f"cannot list programs: {kube.api_error_summary(error)}", delay=backoff(retry)

@@ -13,14 +13,15 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from kubernetes_asyncio import client
-from kubernetes_asyncio.client.exceptions import ApiException
+from coachops_operator import kube
 
 log = logging.getLogger("coachops_operator.leader")
+LEASE_API = "coordination.k8s.io/v1"
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
+def _now() -> str:
+    """A MicroTime, as Lease fields want it."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class LostLeadershipError(Exception):
@@ -30,15 +31,14 @@ class LostLeadershipError(Exception):
 class LeaseElector:
     def __init__(
         self,
-        api: client.ApiClient,
+        api: kube.KubeClient,
         *,
         name: str,
         namespace: str,
         identity: str,
         duration: float = 15.0,
     ) -> None:
-        self.api = client.CoordinationV1Api(api)
-        self.core = client.CoreV1Api(api)
+        self.api = api
         self.name = name
         self.namespace = namespace
         self.identity = identity
@@ -48,69 +48,60 @@ class LeaseElector:
         self._observed: tuple[str | None, str | None] | None = None
         self._observed_at = 0.0
 
-    def _body(self, lease: Any | None, transitions: int) -> client.V1Lease:
+    def _body(self, lease: dict[str, Any] | None, transitions: int) -> dict[str, Any]:
         now = _now()
-        acquired = now
-        if lease is not None and lease.spec.holder_identity == self.identity:
-            acquired = lease.spec.acquire_time
-        return client.V1Lease(
-            metadata=client.V1ObjectMeta(
-                name=self.name,
-                namespace=self.namespace,
-                resource_version=lease.metadata.resource_version if lease else None,
-            ),
-            spec=client.V1LeaseSpec(
-                holder_identity=self.identity,
-                lease_duration_seconds=int(self.duration),
-                acquire_time=acquired,
-                renew_time=now,
-                lease_transitions=transitions,
-            ),
-        )
+        spec = (lease or {}).get("spec", {})
+        held = spec.get("holderIdentity") == self.identity
+        metadata: dict[str, Any] = {"name": self.name, "namespace": self.namespace}
+        if lease is not None:
+            metadata["resourceVersion"] = lease["metadata"]["resourceVersion"]
+        return {
+            "apiVersion": LEASE_API,
+            "kind": "Lease",
+            "metadata": metadata,
+            "spec": {
+                "holderIdentity": self.identity,
+                "leaseDurationSeconds": int(self.duration),
+                "acquireTime": spec.get("acquireTime") if held else now,
+                "renewTime": now,
+                "leaseTransitions": transitions,
+            },
+        }
 
     async def _ensure_namespace(self) -> None:
+        if await kube.get(self.api, "v1", "Namespace", None, self.namespace) is not None:
+            return
+        namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}}
         try:
-            await self.core.read_namespace(self.namespace)
-        except ApiException as error:
-            if error.status != 404:
+            await kube.create(self.api, namespace)
+        except kube.KubeError as conflict:
+            if conflict.status != 409:
                 raise
-            try:
-                await self.core.create_namespace(
-                    client.V1Namespace(metadata=client.V1ObjectMeta(name=self.namespace))
-                )
-            except ApiException as conflict:
-                if conflict.status != 409:
-                    raise
 
     async def try_acquire(self) -> bool:
-        try:
-            lease = await self.api.read_namespaced_lease(self.name, self.namespace)
-        except ApiException as error:
-            if error.status != 404:
-                raise
+        lease = await kube.get(self.api, LEASE_API, "Lease", self.namespace, self.name)
+        if lease is None:
             await self._ensure_namespace()
             try:
-                await self.api.create_namespaced_lease(self.namespace, self._body(None, 0))
-            except ApiException as conflict:
+                await kube.create(self.api, self._body(None, 0))
+            except kube.KubeError as conflict:
                 if conflict.status == 409:
                     return False
                 raise
             return self._won()
-        spec = lease.spec
-        holder = spec.holder_identity
-        seen = (holder, str(spec.renew_time))
+        spec = lease.get("spec", {})
+        holder = spec.get("holderIdentity")
+        seen = (holder, str(spec.get("renewTime")))
         now = time.monotonic()
         if seen != self._observed:
             self._observed, self._observed_at = seen, now
-        expired = now - self._observed_at > (spec.lease_duration_seconds or self.duration)
+        expired = now - self._observed_at > (spec.get("leaseDurationSeconds") or self.duration)
         if holder and holder != self.identity and not expired:
             return False
-        transitions = (spec.lease_transitions or 0) + (0 if holder == self.identity else 1)
+        transitions = (spec.get("leaseTransitions") or 0) + (0 if holder == self.identity else 1)
         try:
-            await self.api.replace_namespaced_lease(
-                self.name, self.namespace, self._body(lease, transitions)
-            )
-        except ApiException as error:
+            await kube.replace(self.api, self._body(lease, transitions))
+        except kube.KubeError as error:
             if error.status == 409:
                 return False
             raise
@@ -130,7 +121,7 @@ class LeaseElector:
             try:
                 if await self.try_acquire():
                     return
-            except (TimeoutError, ApiException, OSError) as error:
+            except kube.KUBE_ERRORS as error:
                 log.warning("lease: %s", type(error).__name__)
             await asyncio.sleep(retry_period)
 
@@ -141,7 +132,7 @@ class LeaseElector:
             try:
                 if not await self.try_acquire():
                     raise LostLeadershipError("another replica holds the Lease")
-            except (TimeoutError, ApiException, OSError) as error:
+            except kube.KUBE_ERRORS as error:
                 log.warning("lease renewal failed: %s", type(error).__name__)
                 if time.monotonic() - self.last_renewed > self.duration * 2 / 3:
                     raise LostLeadershipError("could not renew the Lease in time") from None
@@ -151,11 +142,11 @@ class LeaseElector:
         if not self.is_leader:
             return
         try:
-            lease = await self.api.read_namespaced_lease(self.name, self.namespace)
-            if lease.spec.holder_identity == self.identity:
-                lease.spec.holder_identity = ""
-                lease.spec.renew_time = _now()
-                await self.api.replace_namespaced_lease(self.name, self.namespace, lease)
-        except (TimeoutError, ApiException, OSError):
+            lease = await kube.get(self.api, LEASE_API, "Lease", self.namespace, self.name)
+            if lease is not None and lease["spec"].get("holderIdentity") == self.identity:
+                lease["spec"]["holderIdentity"] = ""
+                lease["spec"]["renewTime"] = _now()
+                await kube.replace(self.api, lease)
+        except kube.KUBE_ERRORS:
             pass
         self.is_leader = False

@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from kubernetes_asyncio import client
-from kubernetes_asyncio.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from coachops_crds import constants as c
@@ -47,7 +45,7 @@ Event = tuple[str, str, str]  # (type, reason, message)
 class Stores:
     """Clients shared by every handler (kept on kopf's memo)."""
 
-    api: client.ApiClient
+    api: kube.KubeClient
     db: Database
     cache: Cache
     vectors: VectorStore
@@ -414,7 +412,7 @@ async def reconcile_creator(
     namespace_obs, failed = await _guarded(
         cond.NAMESPACE_READY,
         "KubernetesApiError",
-        (ApiException, OSError, asyncio.TimeoutError),
+        kube.KUBE_ERRORS,
         lambda: step_namespace(stores, ref, spec),
     )
     observations.append(namespace_obs)
@@ -422,7 +420,7 @@ async def reconcile_creator(
     if namespace_obs.status == "True":
         try:
             credentials = await ensure_credentials(stores, ref, spec)
-        except (TimeoutError, ApiException, OSError) as error:
+        except kube.KUBE_ERRORS as error:
             failed = describe(error)
     if failed or namespace_obs.status != "True":
         retry.append(f"namespace: {namespace_obs.reason}")
@@ -451,7 +449,7 @@ async def reconcile_creator(
             _guarded(
                 cond.NAMESPACE_READY,
                 "KubernetesApiError",
-                (ApiException, OSError, asyncio.TimeoutError),
+                kube.KUBE_ERRORS,
                 lambda: step_quota(stores, ref, spec, lookup),
             ),
             _guarded(
@@ -475,7 +473,7 @@ async def reconcile_creator(
             _guarded(
                 cond.RUNTIME_READY,
                 "KubernetesApiError",
-                (ApiException, OSError, asyncio.TimeoutError),
+                kube.KUBE_ERRORS,
                 lambda: step_runtime(
                     stores, ref, spec, lambda kind, child: lookup(kind, child) is not None
                 ),

@@ -1,15 +1,19 @@
 """ChromaDB: a tenant and a database per creator, through Chroma's v2 REST API.
 
-httpx.AsyncClient speaks the same endpoints as ``chromadb.AsyncHttpClient`` without its
-per-process system cache; Chroma 1.5 has no API to delete a tenant, so ``Delete`` removes
-the creator's database (and every collection in it) and leaves the empty tenant name.
+An aiohttp session speaks the same endpoints as ``chromadb.AsyncHttpClient`` without its
+per-process system cache or its imports. Chroma 1.5 has no API to delete a tenant, so
+``Delete`` removes the creator's database (and every collection in it) and leaves the
+empty tenant name.
 """
 
 from __future__ import annotations
 
-import httpx
+import asyncio
+from typing import Any
 
-STORE_ERRORS: tuple[type[BaseException], ...] = (httpx.HTTPError,)
+import aiohttp
+
+STORE_ERRORS: tuple[type[BaseException], ...] = (aiohttp.ClientError, asyncio.TimeoutError)
 
 
 class VectorStoreError(Exception):
@@ -18,46 +22,61 @@ class VectorStoreError(Exception):
 
 class VectorStore:
     def __init__(self, url: str, *, timeout: float = 5.0) -> None:
-        self.client = httpx.AsyncClient(base_url=url.rstrip("/") + "/api/v2", timeout=timeout)
+        self.base = url.rstrip("/") + "/api/v2"
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        # Opened on first use, inside the running loop.
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=self.timeout, trust_env=False)
+        return self._session
+
+    async def _call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        async with self._client().request(method, self.base + path, json=body) as response:
+            text = await response.text()
+            if response.status == 200 and response.content_type == "application/json":
+                return response.status, await response.json()
+            return response.status, text
 
     async def close(self) -> None:
-        await self.client.aclose()
+        if self._session is not None:
+            await self._session.close()
 
     async def ensure(self, tenant: str, database: str) -> bool:
         """Create the tenant and the database unless they exist (409 means they do);
         True when something was created."""
-        created = False
-        response = await self.client.post("/tenants", json={"name": tenant})
-        if response.status_code not in (200, 201, 409):
-            raise VectorStoreError(f"creating tenant: HTTP {response.status_code}")
-        created |= response.status_code != 409
-        response = await self.client.post(f"/tenants/{tenant}/databases", json={"name": database})
-        if response.status_code not in (200, 201, 409):
-            raise VectorStoreError(f"creating database: HTTP {response.status_code}")
-        return created or response.status_code != 409
+        status, _ = await self._call("POST", "/tenants", {"name": tenant})
+        if status not in (200, 201, 409):
+            raise VectorStoreError(f"creating tenant: HTTP {status}")
+        created = status != 409
+        status, _ = await self._call("POST", f"/tenants/{tenant}/databases", {"name": database})
+        if status not in (200, 201, 409):
+            raise VectorStoreError(f"creating database: HTTP {status}")
+        return created or status != 409
 
     async def database_exists(self, tenant: str, database: str) -> bool:
-        response = await self.client.get(f"/tenants/{tenant}/databases/{database}")
-        if response.status_code == 200:
+        status, answer = await self._call("GET", f"/tenants/{tenant}/databases/{database}")
+        if status == 200:
             return True
-        if response.status_code in (400, 404, 500) and "not found" in response.text.lower():
+        if status == 404 or (status in (400, 500) and "not found" in str(answer).lower()):
             return False
-        if response.status_code == 404:
-            return False
-        raise VectorStoreError(f"reading database: HTTP {response.status_code}")
+        raise VectorStoreError(f"reading database: HTTP {status}")
 
     async def collections(self, tenant: str, database: str) -> list[str]:
-        response = await self.client.get(f"/tenants/{tenant}/databases/{database}/collections")
-        if response.status_code != 200:
+        path = f"/tenants/{tenant}/databases/{database}/collections"
+        status, answer = await self._call("GET", path)
+        if status != 200 or not isinstance(answer, list):
             return []
-        return [str(item["name"]) for item in response.json()]
+        return [str(item["name"]) for item in answer]
 
     async def delete(self, tenant: str, database: str) -> None:
         """Delete the database and every collection in it."""
         if not await self.database_exists(tenant, database):
             return
+        path = f"/tenants/{tenant}/databases/{database}"
         for name in await self.collections(tenant, database):
-            await self.client.delete(f"/tenants/{tenant}/databases/{database}/collections/{name}")
-        response = await self.client.delete(f"/tenants/{tenant}/databases/{database}")
-        if response.status_code not in (200, 204, 404):
-            raise VectorStoreError(f"deleting database: HTTP {response.status_code}")
+            await self._call("DELETE", f"{path}/collections/{name}")
+        status, _ = await self._call("DELETE", path)
+        if status not in (200, 204, 404):
+            raise VectorStoreError(f"deleting database: HTTP {status}")
