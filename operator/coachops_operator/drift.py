@@ -65,6 +65,18 @@ _STATUS_KEPT = {
 }
 
 
+def _union(a: Any, b: Any) -> Any:
+    """The shape of two list items at once: every key either has, recursively."""
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        merged = dict(a)
+        for key, value in b.items():
+            merged[key] = _union(merged[key], value) if key in merged else value
+        return merged
+    if isinstance(a, list) and isinstance(b, list):
+        return a + b
+    return a
+
+
 def _prune(live: Any, shape: Any) -> Any:
     """Keep of ``live`` only the keys ``shape`` (a manifest the builders make) has."""
     if isinstance(shape, Mapping) and isinstance(live, Mapping):
@@ -72,12 +84,11 @@ def _prune(live: Any, shape: Any) -> Any:
             return dict(live)
         return {k: _prune(v, shape[k]) for k, v in live.items() if k in shape}
     if isinstance(shape, list) and isinstance(live, list) and shape:
-        merged: dict[str, Any] = {}
-        for item in shape:  # list items may differ in shape (env, egress rules)
-            if isinstance(item, Mapping):
-                for k, v in item.items():
-                    merged.setdefault(k, v)
-        template = merged or shape[0]
+        # List items may differ in shape (env entries, egress rules, selectors with
+        # different labels): prune each live item by the union of them all.
+        template = shape[0]
+        for item in shape[1:]:
+            template = _union(template, item)
         return [_prune(item, template) for item in live]
     return live
 

@@ -162,6 +162,25 @@ def test_drift_ignores_server_defaults_but_sees_edits() -> None:
     assert drift.differs(desired, None, autoscaled=True) == "missing"
 
 
+@pytest.mark.parametrize("isolation", ["shared", "dedicated"])
+def test_what_the_builders_make_is_not_drift(isolation: str) -> None:
+    """The index's projection of an object exactly as built must match it: a projection
+    that drops a field the builder sets (e.g. the second of two namespace selectors in an
+    egress rule) would report drift, and re-apply, on every check."""
+    from coachops_operator.handlers import SHAPES
+
+    tenant = spec(isolation=isolation)
+    made = [
+        builders.namespace(REF),
+        *builders.namespaced_children(REF, tenant),
+        *builders.runtime_objects(REF, tenant, ENV),
+    ]
+    assert {m["kind"] for m in made} >= {"Namespace", "NetworkPolicy", "ResourceQuota"}
+    for manifest in made:
+        live = drift.projection(manifest, SHAPES[manifest["kind"]])
+        assert drift.differs(manifest, live, autoscaled=False) is None, manifest["kind"]
+
+
 def test_quantities_compare_by_value() -> None:
     assert drift.contains({"cpu": "1"}, {"cpu": "1000m"})
     assert not drift.contains({"cpu": "1"}, {"cpu": "2"})
