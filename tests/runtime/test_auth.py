@@ -16,7 +16,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI
 
-from coachops_runtime.auth.keys import generate_key_file
+from coachops_runtime.auth import keys as keys_module
+from coachops_runtime.auth.keys import KeyRing, generate_key_file
 from tests.runtime.conftest import PASSWORD, Creator, Tenants
 
 ISSUER = "https://coachops.dev"
@@ -203,6 +204,28 @@ async def test_key_rotation_keeps_old_tokens_valid(
     app.state.runtime.keys.reload()
     assert await _status(client, old_token) == 401
     assert await _status(client, new_token) == 200
+
+
+def test_unchanged_keys_are_not_parsed_again(
+    keys_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reloading runs on the request path: parsing RSA keys only when their files change."""
+    ring = KeyRing(keys_dir, issuer="test")
+    parsed: list[Path] = []
+    original = keys_module._read
+
+    def counting_read(directory: Path) -> Any:
+        parsed.append(directory)
+        return original(directory)
+
+    monkeypatch.setattr(keys_module, "_read", counting_read)
+    ring.reload()
+    ring.reload()
+    assert parsed == []
+    generate_key_file(keys_dir, "2026-03-01")
+    ring.reload()
+    assert parsed == [keys_dir]
+    assert ring.signing_kid == "2026-03-01"
 
 
 async def test_api_keys_scoped_revocable_tracked(

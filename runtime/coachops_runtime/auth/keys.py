@@ -53,6 +53,18 @@ def generate_key_file(directory: Path, kid: str) -> Path:
     return path
 
 
+def _stamp(directory: Path) -> tuple[tuple[str, int, int, int], ...]:
+    """What changes when a key file does (a Secret update re-points the mounted files)."""
+    stamps = []
+    for path in sorted(directory.glob("*.pem")):
+        try:
+            found = path.stat()
+        except OSError:
+            continue
+        stamps.append((path.name, found.st_ino, found.st_mtime_ns, found.st_size))
+    return tuple(stamps)
+
+
 def _read(directory: Path) -> _Keys:
     files = sorted(p for p in directory.glob("*.pem") if p.is_file())
     digest = hashlib.sha256()
@@ -97,6 +109,7 @@ class KeyRing:
         self.directory = directory
         self.issuer = issuer
         self.reload_seconds = reload_seconds
+        self._stamp = _stamp(directory)
         self._keys = _read(directory)
         self._checked = time.monotonic()
         self._verified: dict[str, dict[str, Any]] = {}
@@ -120,13 +133,19 @@ class KeyRing:
         return self._keys
 
     def reload(self) -> None:
+        """Re-read the keys if their files changed (parsing RSA keys takes tens of ms, and
+        this runs on the request path)."""
         try:
+            stamp = _stamp(self.directory)
+            if stamp == self._stamp:
+                return
             keys = _read(self.directory)
         except (OSError, ValueError) as error:
             log.error(
                 "could not reload JWT keys; keeping the old ones", extra={"error": str(error)}
             )
             return
+        self._stamp = stamp
         if keys.fingerprint != self._keys.fingerprint and keys.signing_key is not None:
             log.info("JWT keys reloaded", extra={"signing_kid": keys.signing_kid})
             self._keys = keys

@@ -3,31 +3,42 @@
 GCRA keeps one timestamp per key (the theoretical arrival time, in microseconds), uses
 Redis' own clock so replicas agree, and answers with what the ``RateLimit`` and
 ``RateLimit-Policy`` headers need.
+
+A busy key does not cost a Redis round trip per request: the script hands out up to
+``n`` tokens at once (a lease) and the replica spends them locally for at most
+``LEASE_SECONDS``. The lease grows with the key's local demand and never exceeds
+``LEASE_SHARE`` of the burst, so a replica can hold back at most that much of a limit from
+the others, and only for that long; limits below 1 / LEASE_SHARE per window are exact,
+every request asks Redis. Tokens a lease did not use expire with it: counted, not spent.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+# Takes up to ARGV[3] tokens; answers {granted, remaining, retry_after_us, reset_us}.
 _GCRA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
+local wanted = tonumber(ARGV[3])
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
-local new_tat = tat + interval
-local allow_at = new_tat - burst * interval
-if allow_at > now then
-  return {0, 0, allow_at - now, tat - now}
+local available = math.floor((now + burst * interval - tat) / interval)
+if available < 1 then
+  return {0, 0, tat + interval - burst * interval - now, tat - now}
 end
+local granted = math.min(wanted, available)
+local new_tat = tat + granted * interval
 redis.call('SET', KEYS[1], new_tat, 'PX', math.floor((new_tat - now) / 1000) + 1)
 local remaining = math.floor((now + burst * interval - new_tat) / interval)
-return {1, remaining, 0, new_tat - now}
+return {granted, remaining, 0, new_tat - now}
 """
 
 _QUOTA = """
@@ -72,32 +83,71 @@ class QuotaResult:
     limit: int
 
 
+@dataclass
+class _Lease:
+    """Tokens one key holds locally, and what Redis said when it granted them."""
+
+    tokens: int
+    size: int  # how many were asked for
+    granted_at: float  # time.monotonic()
+    remaining: int  # left in Redis after the grant
+    reset_ms: int
+    used: int = 0
+
+
 class Limiter:
     """Keys are given whole: callers put them under the tenant's Redis prefix."""
+
+    LEASE_SECONDS = 0.1
+    LEASE_SHARE = 0.05
+    MAX_LEASES = 10_000
 
     def __init__(self, redis: aioredis.Redis) -> None:
         self.redis = redis
         self._gcra = redis.register_script(_GCRA)
         self._quota = redis.register_script(_QUOTA)
+        self._leases: dict[str, _Lease] = {}
 
     async def hit(self, key: str, policy: str, rate: int, window: int = 1) -> Decision:
         """One request against ``rate`` per ``window`` seconds (burst: one window's worth)."""
+        now = time.monotonic()
+        lease = self._leases.get(key)
+        if lease is not None and lease.tokens > 0 and now < lease.granted_at + self.LEASE_SECONDS:
+            lease.tokens -= 1
+            lease.used += 1
+            reset_ms = lease.reset_ms - int((now - lease.granted_at) * 1000)
+            remaining = lease.remaining + lease.tokens
+            return Decision(True, policy, rate, window, remaining, 0, max(0, reset_ms))
+        cap = max(1, int(rate * self.LEASE_SHARE))
+        wanted = 1 if lease is None or cap == 1 else self._next_size(lease, now, cap)
         interval = max(1, (window * 1_000_000) // max(rate, 1))  # microseconds
         try:
-            allowed, remaining, retry_us, reset_us = await self._gcra(
-                keys=[key], args=[interval, rate]
-            )
+            answer = await self._gcra(keys=[key], args=[interval, rate, wanted])
         except (RedisError, OSError) as error:
             raise CacheUnavailableError(str(error)) from error
-        return Decision(
-            bool(allowed),
-            policy,
-            rate,
-            window,
-            int(remaining),
-            int(retry_us) // 1000,
-            int(reset_us) // 1000,
+        granted, remaining, retry_ms, reset_ms = (
+            int(answer[0]),
+            int(answer[1]),
+            int(answer[2]) // 1000,
+            int(answer[3]) // 1000,
         )
+        if cap > 1:  # one token is this request's; the rest is the lease
+            spare = max(0, granted - 1)
+            self._keep(key, _Lease(spare, wanted, now, remaining, reset_ms))
+            remaining += spare
+        return Decision(granted > 0, policy, rate, window, remaining, retry_ms, reset_ms)
+
+    def _next_size(self, lease: _Lease, now: float, cap: int) -> int:
+        """Twice the last lease if it was spent before it expired, else what was spent."""
+        if now < lease.granted_at + self.LEASE_SECONDS:
+            return min(cap, 2 * lease.size)
+        return max(1, min(cap, lease.used + 1))
+
+    def _keep(self, key: str, lease: _Lease) -> None:
+        if len(self._leases) >= self.MAX_LEASES and key not in self._leases:
+            horizon = time.monotonic() - 2 * self.LEASE_SECONDS
+            self._leases = {k: v for k, v in self._leases.items() if v.granted_at > horizon}
+        self._leases[key] = lease
 
     async def consume_quota(self, key: str, limit: int, cost: int = 1) -> QuotaResult:
         """Atomically take ``cost`` from a monthly counter unless that would exceed ``limit``."""
