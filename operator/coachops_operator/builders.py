@@ -108,75 +108,81 @@ def service_account(creator: CreatorRef) -> Manifest:
 
 
 _PROGRAM_VERBS = ["get", "list", "watch", "create", "update", "patch", "delete"]
+# What every tenant namespace grants is the same, so it is defined once as a ClusterRole
+# and granted per namespace by a RoleBinding (which confines it to that namespace): two
+# objects per tenant fewer to write, watch and keep.
+TENANT_RUNTIME_ROLE = "coachops-tenant-runtime"
+PROGRAM_WRITER = "coachops-runtime-programs"  # the name manifests/runtime-rbac.yaml uses
 
 
-def tenant_role(creator: CreatorRef) -> Manifest:
-    """What the tenant's own runtime may do: its programs, config and secrets, here only."""
+def _cluster_role(name: str, component: str, rules: list[Manifest]) -> Manifest:
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "Role",
-        "metadata": _meta(creator, c.TENANT_SERVICE_ACCOUNT, "rbac"),
-        "rules": [
-            {"apiGroups": [c.GROUP], "resources": [c.PROGRAM_PLURAL], "verbs": _PROGRAM_VERBS},
-            {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]},
-            {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
-        ],
+        "kind": "ClusterRole",
+        "metadata": {
+            "name": name,
+            "labels": {
+                c.LABEL_MANAGED_BY: c.MANAGED_BY,
+                c.LABEL_PART_OF: c.PART_OF,
+                c.LABEL_COMPONENT: component,
+            },
+        },
+        "rules": rules,
+    }
+
+
+def cluster_roles() -> list[Manifest]:
+    """The ClusterRoles tenant namespaces bind; the operator applies them at startup.
+    Neither grants anything until a RoleBinding in a tenant namespace refers to it."""
+    return [
+        # What a tenant's own (dedicated) runtime may do: its programs, config and secrets.
+        _cluster_role(
+            TENANT_RUNTIME_ROLE,
+            "rbac",
+            [
+                {"apiGroups": [c.GROUP], "resources": [c.PROGRAM_PLURAL], "verbs": _PROGRAM_VERBS},
+                {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]},
+                {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
+            ],
+        ),
+        # What the shared runtime may do in a tenant namespace: CoachingPrograms only.
+        _cluster_role(
+            PROGRAM_WRITER,
+            "runtime",
+            [
+                {"apiGroups": [c.GROUP], "resources": [c.PROGRAM_PLURAL], "verbs": _PROGRAM_VERBS},
+                {
+                    "apiGroups": [c.GROUP],
+                    "resources": [f"{c.PROGRAM_PLURAL}/status"],
+                    "verbs": ["get"],
+                },
+            ],
+        ),
+    ]
+
+
+def _binding(creator: CreatorRef, role: str, account: str, account_namespace: str) -> Manifest:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": _meta(creator, role, "rbac"),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+        "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": account_namespace}],
     }
 
 
 def tenant_role_binding(creator: CreatorRef) -> Manifest:
-    return {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "RoleBinding",
-        "metadata": _meta(creator, c.TENANT_SERVICE_ACCOUNT, "rbac"),
-        "roleRef": {
-            "apiGroup": "rbac.authorization.k8s.io",
-            "kind": "Role",
-            "name": c.TENANT_SERVICE_ACCOUNT,
-        },
-        "subjects": [
-            {
-                "kind": "ServiceAccount",
-                "name": c.TENANT_SERVICE_ACCOUNT,
-                "namespace": creator.namespace,
-            }
-        ],
-    }
-
-
-PROGRAM_WRITER = "coachops-program-writer"
-
-
-def program_writer_role(creator: CreatorRef) -> Manifest:
-    """CoachingPrograms in this namespace and nothing else: what the shared runtime gets."""
-    return {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "Role",
-        "metadata": _meta(creator, PROGRAM_WRITER, "rbac"),
-        "rules": [
-            {"apiGroups": [c.GROUP], "resources": [c.PROGRAM_PLURAL], "verbs": _PROGRAM_VERBS}
-        ],
-    }
+    """The tenant's runtime identity gets its ClusterRole, in this namespace only."""
+    return _binding(creator, TENANT_RUNTIME_ROLE, c.TENANT_SERVICE_ACCOUNT, creator.namespace)
 
 
 def program_writer_binding(creator: CreatorRef) -> Manifest:
-    return {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "RoleBinding",
-        "metadata": _meta(creator, PROGRAM_WRITER, "rbac"),
-        "roleRef": {
-            "apiGroup": "rbac.authorization.k8s.io",
-            "kind": "Role",
-            "name": PROGRAM_WRITER,
-        },
-        "subjects": [
-            {
-                "kind": "ServiceAccount",
-                "name": c.SHARED_RUNTIME_SERVICE_ACCOUNT,
-                "namespace": c.SYSTEM_NAMESPACE,
-            }
-        ],
-    }
+    """The shared runtime may write CoachingPrograms here, and nothing else."""
+    return _binding(creator, PROGRAM_WRITER, c.SHARED_RUNTIME_SERVICE_ACCOUNT, c.SYSTEM_NAMESPACE)
+
+
+# Bindings an earlier version made to namespaced Roles (roleRef cannot change in place).
+LEGACY_ROLES = (c.TENANT_SERVICE_ACCOUNT, "coachops-program-writer")
 
 
 # ---------------------------------------------------------------- quota and limits
@@ -428,9 +434,7 @@ def namespaced_children(creator: CreatorRef, spec: CreatorSpec) -> list[Manifest
     """Every object in the tenant namespace except the credentials Secret."""
     return [
         service_account(creator),
-        tenant_role(creator),
         tenant_role_binding(creator),
-        program_writer_role(creator),
         program_writer_binding(creator),
         resource_quota(creator, spec),
         limit_range(creator, spec),

@@ -53,7 +53,6 @@ CHILDREN = (
     ("v1", "services", "Service"),
     ("v1", "resourcequotas", "ResourceQuota"),
     ("v1", "limitranges", "LimitRange"),
-    ("rbac.authorization.k8s.io/v1", "roles", "Role"),
     ("rbac.authorization.k8s.io/v1", "rolebindings", "RoleBinding"),
     ("networking.k8s.io/v1", "networkpolicies", "NetworkPolicy"),
     ("apps/v1", "deployments", "Deployment"),
@@ -102,6 +101,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         )
     env = OperatorSettings()  # read from the environment
     api = kube.KubeClient.from_environment()
+    for role in builders.cluster_roles():  # what every tenant namespace binds
+        await kube.apply(api, role)
     memo["stores"] = Stores(
         api=api,
         db=Database(

@@ -37,6 +37,7 @@ _RESOURCES: dict[str, tuple[str, bool]] = {
     "ResourceQuota": ("resourcequotas", True),
     "LimitRange": ("limitranges", True),
     "Role": ("roles", True),
+    "ClusterRole": ("clusterroles", False),
     "RoleBinding": ("rolebindings", True),
     "NetworkPolicy": ("networkpolicies", True),
     "Deployment": ("deployments", True),

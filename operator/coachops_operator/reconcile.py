@@ -178,7 +178,13 @@ async def ensure_credentials(stores: Stores, ref: CreatorRef, spec: CreatorSpec)
 # ---------------------------------------------------------------- steps
 
 
-async def step_namespace(stores: Stores, ref: CreatorRef, spec: CreatorSpec) -> Observation:
+Lookup = Callable[[str, str], Mapping[str, Any] | None]
+RBAC_API = "rbac.authorization.k8s.io/v1"
+
+
+async def step_namespace(
+    stores: Stores, ref: CreatorRef, spec: CreatorSpec, lookup: Lookup
+) -> Observation:
     applied = await kube.apply(stores.api, builders.namespace(ref))
     if applied.get("status", {}).get("phase") == "Terminating":
         return Observation.false(
@@ -189,14 +195,15 @@ async def step_namespace(stores: Stores, ref: CreatorRef, spec: CreatorSpec) -> 
     await asyncio.gather(
         *(kube.apply(stores.api, m) for m in builders.namespaced_children(ref, spec))
     )
+    for legacy in builders.LEGACY_ROLES:  # replaced by bindings to the shared ClusterRoles
+        if lookup("RoleBinding", legacy) is not None:
+            await kube.delete(stores.api, RBAC_API, "RoleBinding", ref.namespace, legacy)
+            await kube.delete(stores.api, RBAC_API, "Role", ref.namespace, legacy)
     return Observation.true(
         cond.NAMESPACE_READY,
         "Applied",
         f"namespace {ref.namespace} with RBAC, quota, limits and network policy",
     )
-
-
-Lookup = Callable[[str, str], Mapping[str, Any] | None]
 
 
 def _counted(quota: Mapping[str, Any] | None, want: Mapping[str, str]) -> bool:
@@ -413,7 +420,7 @@ async def reconcile_creator(
         cond.NAMESPACE_READY,
         "KubernetesApiError",
         kube.KUBE_ERRORS,
-        lambda: step_namespace(stores, ref, spec),
+        lambda: step_namespace(stores, ref, spec, lookup),
     )
     observations.append(namespace_obs)
     credentials: dict[str, str] | None = None

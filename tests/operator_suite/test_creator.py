@@ -29,10 +29,8 @@ from tests.operator_suite.conftest import (
 
 SHARED_CHILDREN = [
     ("ServiceAccount", c.TENANT_SERVICE_ACCOUNT),
-    ("Role", c.TENANT_SERVICE_ACCOUNT),
-    ("RoleBinding", c.TENANT_SERVICE_ACCOUNT),
-    ("Role", "coachops-program-writer"),
-    ("RoleBinding", "coachops-program-writer"),
+    ("RoleBinding", "coachops-tenant-runtime"),
+    ("RoleBinding", "coachops-runtime-programs"),
     ("ResourceQuota", "coachops-plan"),
     ("LimitRange", "coachops-defaults"),
     ("NetworkPolicy", "coachops-tenant"),
@@ -186,6 +184,55 @@ async def test_plan_change_updates_the_quota_in_place(
     )
     assert plan == "pro"
     assert "pro" in cluster.kubectl("get", "creators", name).stdout
+
+
+LEGACY_RBAC = """
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {{name: coachops-program-writer, namespace: {ns}}}
+rules: [{{apiGroups: [coachops.dev], resources: [coachingprograms], verbs: [get]}}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: coachops-program-writer
+  namespace: {ns}
+  labels: {{app.kubernetes.io/managed-by: coachops-operator, coachops.dev/creator: {name}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: coachops-program-writer}}
+subjects: [{{kind: ServiceAccount, name: coachops-runtime, namespace: coachops-system}}]
+"""
+
+
+async def test_namespaced_roles_of_earlier_versions_are_removed(
+    operator: Operator,
+    cluster: Cluster,
+    kube: Kube,
+    creators: list[str],
+    new_creator_name: Callable[[str], str],
+) -> None:
+    """Tenants bind the shared ClusterRoles now; a Role and binding of an earlier version
+    go at the next reconcile."""
+    name = new_creator_name("legacy")
+    creators.append(name)
+    await kube.create_creator(name)
+    await wait_ready(kube, name)
+    ns = c.creator_namespace(name)
+    cluster.kubectl("apply", "-f", "-", input=LEGACY_RBAC.format(ns=ns, name=name))
+    await kube.patch_creator(name, {"displayName": "Legacy, upgraded"})
+
+    async def removed() -> bool:
+        found = cluster.kubectl(
+            "get", "roles,rolebindings", "-n", ns, "-o", "name", check=False
+        ).stdout.split()
+        return found == [
+            "rolebinding.rbac.authorization.k8s.io/coachops-runtime-programs",
+            "rolebinding.rbac.authorization.k8s.io/coachops-tenant-runtime",
+        ]
+
+    await eventually(removed, 30)
+    roles = cluster.kubectl("get", "clusterroles", "-o", "name").stdout.split()
+    assert "clusterrole.rbac.authorization.k8s.io/coachops-tenant-runtime" in roles
+    assert "clusterrole.rbac.authorization.k8s.io/coachops-runtime-programs" in roles
 
 
 async def test_dedicated_creator_gets_a_runtime_and_suspends_and_resumes(
