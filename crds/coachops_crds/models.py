@@ -274,6 +274,11 @@ class CreatorStatus(CrdModel):
     programs: int = Field(0, description="Number of CoachingPrograms in the namespace.")
     observed_generation: int = Field(0, description="Last .metadata.generation reconciled.")
     conditions: list[Condition] = conditions_field()
+    kopf: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The operator framework's own bookkeeping (the last handled spec and "
+        "the progress of handlers being retried). Not for users.",
+    )
 
 
 # ---------------------------------------------------------------- CoachingProgram
@@ -443,3 +448,8 @@ class CoachingProgramStatus(CrdModel):
     channels: int = Field(0, description="Number of enabled channels.")
     observed_generation: int = Field(0, description="Last .metadata.generation reconciled.")
     conditions: list[Condition] = conditions_field()
+    kopf: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The operator framework's own bookkeeping (the last handled spec and "
+        "the progress of handlers being retried). Not for users.",
+    )

@@ -71,6 +71,8 @@ def _structural(node: Any, defs: dict[str, Any]) -> Any:
         del out["additionalProperties"]
     if "enum" in out and "type" not in out:
         out["type"] = "string"
+    if out.get("additionalProperties") is True:  # dict[str, Any]: whatever is put there
+        del out["additionalProperties"]
     if (
         out.get("type") == "object"
         and "properties" not in out

@@ -6,7 +6,6 @@ Importing this module registers the handlers with kopf's default registry.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import time
@@ -84,10 +83,10 @@ def backoff(retry: int) -> float:
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     settings.persistence.finalizer = c.FINALIZER
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=c.GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=c.GROUP, key="last-handled-configuration"
-    )
+    # kopf's bookkeeping (status.kopf) travels with the status the handlers write: one
+    # PATCH per handled change instead of a status PATCH plus an annotations PATCH.
+    settings.persistence.progress_storage = kopf.StatusProgressStorage()
+    settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage()
     settings.posting.level = logging.WARNING
     # The apiserver is reached directly; with trust_env aiohttp re-reads ~/.netrc and the
     # proxy environment in a worker thread on every request (~10 % of the operator's CPU).
@@ -330,18 +329,16 @@ async def reconcile(
 
 
 def settled(body: kopf.Body) -> bool:
-    """The change handler has finished with this generation (kopf keeps a progress
-    annotation while it runs or waits to retry); until then the drift timer stays out."""
+    """The change handler has finished with this generation (kopf keeps its progress in
+    status.kopf.progress while it runs or waits to retry); until then the drift timer
+    stays out."""
     if body.status.get("observedGeneration") != body.metadata.get("generation"):
         return False
-    progress = body.metadata.annotations.get(f"{c.GROUP}/reconcile")
-    if not progress:
+    kopf_status = body.status.get("kopf") or {}
+    progress = (kopf_status.get("progress") or {}).get("reconcile")
+    if not isinstance(progress, dict):
         return True
-    try:
-        state = json.loads(progress)
-    except ValueError:
-        return True
-    return bool(state.get("success") or state.get("failure"))
+    return bool(progress.get("success") or progress.get("failure"))
 
 
 async def find_drift(

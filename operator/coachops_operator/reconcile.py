@@ -519,7 +519,8 @@ def transition_events(
         if old is not None and old.get("status") == obs.status and old.get("reason") == obs.reason:
             continue
         if obs.status == "True":
-            events.append(("Normal", _SUCCESS_EVENT.get(obs.type, obs.type), obs.message))
+            if obs.reason != "SharedRuntime":  # a shared tenant has no runtime step to report
+                events.append(("Normal", _SUCCESS_EVENT.get(obs.type, obs.type), obs.message))
         elif obs.type != cond.READY or obs.reason == "Suspended":
             kind = "Normal" if obs.reason in {"Suspended", "SharedRuntime"} else "Warning"
             events.append((kind, obs.reason, f"{obs.type}: {obs.message}"))

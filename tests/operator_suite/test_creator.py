@@ -134,9 +134,10 @@ async def test_shared_creator_becomes_ready_with_every_child(
         chroma = await http.get(f"/tenants/{c.chroma_tenant(name)}/databases/knowledge")
         assert chroma.status_code == 200
     # Events for each step, and no secret anywhere in status or events.
-    await kube.reasons_eventually(
+    reasons = await kube.reasons_eventually(
         name, {"NamespaceReady", "DatabaseReady", "CacheReady", "VectorStoreReady", "Ready"}
     )
+    assert "RuntimeReady" not in reasons  # shared: no runtime of its own, no step to report
     events = await kube.events(name)
     password = (await kube.secret_data(ns, c.TENANT_SECRET))["PGPASSWORD"]
     assert password not in str(obj)
