@@ -489,7 +489,9 @@ async def reconcile_creator(
         observations.remove(namespace_obs)  # the quota step has the final word
         for observation, step_error in results:
             observations.append(observation)
-            if step_error is not None:
+            # A quota not counted yet is no error, but nothing else would bring the handler
+            # back to see it counted: retry (soon; see handlers.reconcile).
+            if step_error is not None or observation.reason == "QuotaPending":
                 retry.append(f"{observation.type}: {observation.reason}")
 
     ready = cond.summarize(observations, suspended=spec.suspended)
