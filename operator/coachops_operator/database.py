@@ -224,7 +224,6 @@ class Database:
             return await self._ensure_role(conn, role, password, tenant)
 
     async def _ensure_role(self, conn: Any, role: str, password: str, tenant: uuid.UUID) -> bool:
-        verifier = quote_literal(scram_verifier(password))
         ident = quote_ident(role)
         # Only a superuser may even mention SUPERUSER, REPLICATION or BYPASSRLS in ALTER
         # ROLE; they are off by default at creation and role_problems() reports them.
@@ -232,7 +231,8 @@ class Database:
         exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role)
         if exists:
             await conn.execute(f"ALTER ROLE {ident} {options}")
-        else:
+        else:  # the verifier (PBKDF2, 4096 rounds) only when there is a role to create
+            verifier = quote_literal(scram_verifier(password))
             await conn.execute(f"CREATE ROLE {ident} {options} PASSWORD {verifier}")
         member = await conn.fetchval("SELECT pg_has_role($1, $2, 'MEMBER')", role, TENANT_GROUP)
         if not member:
