@@ -14,6 +14,7 @@ every request asks Redis. Tokens a lease did not use expire with it: counted, no
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from dataclasses import dataclass
@@ -94,6 +95,10 @@ class _Lease:
     reset_ms: int
     used: int = 0
 
+    @property
+    def expires(self) -> float:
+        return self.granted_at + Limiter.LEASE_SECONDS
+
 
 class Limiter:
     """Keys are given whole: callers put them under the tenant's Redis prefix."""
@@ -107,24 +112,44 @@ class Limiter:
         self._gcra = redis.register_script(_GCRA)
         self._quota = redis.register_script(_QUOTA)
         self._leases: dict[str, _Lease] = {}
+        self._asking: dict[str, asyncio.Future[None]] = {}
 
     async def hit(self, key: str, policy: str, rate: int, window: int = 1) -> Decision:
         """One request against ``rate`` per ``window`` seconds (burst: one window's worth)."""
-        now = time.monotonic()
-        lease = self._leases.get(key)
-        if lease is not None and lease.tokens > 0 and now < lease.granted_at + self.LEASE_SECONDS:
-            lease.tokens -= 1
-            lease.used += 1
-            reset_ms = lease.reset_ms - int((now - lease.granted_at) * 1000)
-            remaining = lease.remaining + lease.tokens
-            return Decision(True, policy, rate, window, remaining, 0, max(0, reset_ms))
         cap = max(1, int(rate * self.LEASE_SHARE))
+        while True:
+            now = time.monotonic()
+            lease = self._leases.get(key)
+            if lease is not None and lease.tokens > 0 and now < lease.expires:
+                lease.tokens -= 1
+                lease.used += 1
+                reset_ms = lease.reset_ms - int((now - lease.granted_at) * 1000)
+                remaining = lease.remaining + lease.tokens
+                return Decision(True, policy, rate, window, remaining, 0, max(0, reset_ms))
+            asking = self._asking.get(key)
+            if asking is None:
+                break
+            # One ask per leased key at a time: concurrent requests wait for its lease
+            # instead of each asking Redis (and fail at once with it when Redis is down).
+            await asyncio.shield(asking)
         wanted = 1 if lease is None or cap == 1 else self._next_size(lease, now, cap)
+        if cap > 1:
+            asking = asyncio.get_running_loop().create_future()
+            self._asking[key] = asking
         interval = max(1, (window * 1_000_000) // max(rate, 1))  # microseconds
         try:
             answer = await self._gcra(keys=[key], args=[interval, rate, wanted])
         except (RedisError, OSError) as error:
-            raise CacheUnavailableError(str(error)) from error
+            failure = CacheUnavailableError(str(error))
+            if asking is not None:
+                asking.set_exception(failure)
+                asking.exception()  # the waiters re-raise it; none may be waiting
+            raise failure from error
+        finally:
+            if asking is not None:
+                del self._asking[key]
+                if not asking.done():
+                    asking.set_result(None)
         granted, remaining, retry_ms, reset_ms = (
             int(answer[0]),
             int(answer[1]),
@@ -139,7 +164,7 @@ class Limiter:
 
     def _next_size(self, lease: _Lease, now: float, cap: int) -> int:
         """Twice the last lease if it was spent before it expired, else what was spent."""
-        if now < lease.granted_at + self.LEASE_SECONDS:
+        if now < lease.expires:
             return min(cap, 2 * lease.size)
         return max(1, min(cap, lease.used + 1))
 
