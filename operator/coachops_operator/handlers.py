@@ -63,7 +63,7 @@ STORE_FAILURES: tuple[type[BaseException], ...] = (
     *REDIS_ERRORS,
     *CHROMA_ERRORS,
     VectorStoreError,
-    kube.KubeError,
+    *kube.KUBE_ERRORS,
 )
 
 
