@@ -132,6 +132,7 @@ class KubeClient:
         self._info = info
         self._token = info.token
         self._token_read_at = time.monotonic()
+        self._rotating_token = in_cluster()  # a projected token file, re-read now and then
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(ssl=_ssl_context(info), limit=64),
             timeout=aiohttp.ClientTimeout(total=timeout),
@@ -150,7 +151,7 @@ class KubeClient:
 
     def _authorization(self) -> dict[str, str]:
         info = self._info
-        if in_cluster() and time.monotonic() - self._token_read_at > TOKEN_REREAD_SECONDS:
+        if self._rotating_token and time.monotonic() - self._token_read_at > TOKEN_REREAD_SECONDS:
             self._token = (SERVICE_ACCOUNT_DIR / "token").read_text().strip()
             self._token_read_at = time.monotonic()
         if self._token:
