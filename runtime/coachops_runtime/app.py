@@ -17,6 +17,7 @@ from coachops_runtime.kit.errors import ProblemDetails, install_error_handlers
 from coachops_runtime.kit.health import router as health_router
 from coachops_runtime.kit.middleware import RequestMiddleware
 from coachops_runtime.kit.settings import Settings
+from coachops_runtime.kit.transaction import TransactionMiddleware
 from coachops_runtime.programs.endpoints import router as programs_router
 from coachops_runtime.services import Runtime
 
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(TransactionMiddleware)  # inside: ends the transaction first
     app.add_middleware(RequestMiddleware)
     # The routes go straight onto the app's router: include_router() keeps each router as a
     # lazily resolved branch, whose matching cost ~30 % of a request's CPU (measured with

@@ -6,7 +6,6 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -16,16 +15,11 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from coachops_runtime.auth.keys import KeyRing
-from coachops_runtime.kit.db import (
-    Session,
-    assert_role_is_safe,
-    create_engine,
-    create_pool,
-    open_session,
-)
+from coachops_runtime.kit.db import Session, assert_role_is_safe, create_engine, create_pool
 from coachops_runtime.kit.kube import Kube
 from coachops_runtime.kit.ratelimit import Limiter
 from coachops_runtime.kit.settings import Settings
+from coachops_runtime.kit.transaction import request_session
 
 log = logging.getLogger("coachops.runtime")
 
@@ -109,11 +103,9 @@ async def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-async def get_session(runtime: RuntimeDep) -> AsyncIterator[Session]:
-    """The request's transaction; it commits after the endpoint returns successfully."""
-    async with open_session(runtime.pool) as session:
-        yield session
+async def get_session(request: Request) -> Session:
+    """The request's transaction; it commits before a successful response starts."""
+    return await request_session(request.scope, runtime_of(request).pool)
 
 
-# scope="function": commit before the response is sent, so a 2xx means committed.
-SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+SessionDep = Annotated[Session, Depends(get_session)]

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -28,7 +27,7 @@ from coachops_runtime.auth.service import (
 )
 from coachops_runtime.creators.schemas import Tenant
 from coachops_runtime.creators.service import load_tenant, month_key
-from coachops_runtime.kit.db import Session, open_session
+from coachops_runtime.kit.db import Session
 from coachops_runtime.kit.errors import (
     Forbidden,
     QuotaExceeded,
@@ -38,6 +37,7 @@ from coachops_runtime.kit.errors import (
     Unauthorized,
 )
 from coachops_runtime.kit.ratelimit import CacheUnavailableError
+from coachops_runtime.kit.transaction import request_session
 from coachops_runtime.services import Runtime, runtime_of
 
 log = logging.getLogger("coachops.auth")
@@ -101,78 +101,69 @@ async def _rate_limit(
     response.headers.update(decision.headers())
 
 
-@asynccontextmanager
-async def _creator_context(
-    request: Request, response: Response, credentials: HTTPAuthorizationCredentials | None
-) -> AsyncIterator[CreatorContext]:
+async def creator_context(
+    request: Request, response: Response, credentials: BearerDep
+) -> CreatorContext:
+    """The creator's request: tenant bound, rate limit taken, transaction open."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized()
     runtime = runtime_of(request)
     token = credentials.credentials
-    async with open_session(runtime.pool) as session:
-        account_id: uuid.UUID | None = None
-        api_key_id: uuid.UUID | None = None
-        if token.startswith(API_KEY_PREFIX):
-            api_key_id, scopes = await authenticate_api_key(session, token)
-        else:
-            claims = runtime.keys.verify(token, audience=ACCESS_AUDIENCE, token_type="access")
-            try:
-                tenant_id, account_id = uuid.UUID(claims["tid"]), uuid.UUID(claims["sub"])
-            except (ValueError, TypeError) as error:
-                raise Unauthorized() from error
-            await session.set_tenant(tenant_id)
-            scopes = ALL_SCOPES
-        tenant = await _bound_tenant(runtime, session)
-        await _rate_limit(
-            runtime,
-            response,
-            f"{tenant_redis_prefix(tenant.name)}rl:tenant",
-            "tenant",
-            tenant.plan.requests_per_second,
-        )
-        yield CreatorContext(runtime, session, tenant, account_id, api_key_id, scopes)
+    session = await request_session(request.scope, runtime.pool)
+    account_id: uuid.UUID | None = None
+    api_key_id: uuid.UUID | None = None
+    if token.startswith(API_KEY_PREFIX):
+        api_key_id, scopes = await authenticate_api_key(session, token)
+    else:
+        claims = runtime.keys.verify(token, audience=ACCESS_AUDIENCE, token_type="access")
+        try:
+            tenant_id, account_id = uuid.UUID(claims["tid"]), uuid.UUID(claims["sub"])
+        except (ValueError, TypeError) as error:
+            raise Unauthorized() from error
+        await session.set_tenant(tenant_id)
+        scopes = ALL_SCOPES
+    tenant = await _bound_tenant(runtime, session)
+    await _rate_limit(
+        runtime,
+        response,
+        f"{tenant_redis_prefix(tenant.name)}rl:tenant",
+        "tenant",
+        tenant.plan.requests_per_second,
+    )
+    return CreatorContext(runtime, session, tenant, account_id, api_key_id, scopes)
 
 
 # Each request-facing dependency below is a single FastAPI dependency (plus the bearer
-# scheme) that opens the transaction itself: FastAPI's per-dependency overhead was the
-# largest item of a request's CPU once routing was flat (py-spy, bench/api_bench.py).
+# scheme): FastAPI's per-dependency overhead was the largest item of a request's CPU once
+# routing was flat (py-spy, bench/api_bench.py). The transaction they open is ended by
+# TransactionMiddleware (kit/transaction.py) before the response starts.
 
 
-async def creator_context(
-    request: Request, response: Response, credentials: BearerDep
-) -> AsyncIterator[CreatorContext]:
-    """The creator's request: tenant bound, rate limit taken, transaction open."""
-    async with _creator_context(request, response, credentials) as context:
-        yield context
-
-
-def requires(scope: str) -> Callable[..., AsyncIterator[CreatorContext]]:
+def requires(scope: str) -> Callable[..., Awaitable[CreatorContext]]:
     """A dependency: the creator context, if the caller holds ``scope``."""
 
-    async def check(
-        request: Request, response: Response, credentials: BearerDep
-    ) -> AsyncIterator[CreatorContext]:
-        async with _creator_context(request, response, credentials) as context:
-            if scope not in context.scopes:
-                raise Forbidden(f"this API key lacks the {scope} scope")
-            yield context
+    async def check(request: Request, response: Response, credentials: BearerDep) -> CreatorContext:
+        context = await creator_context(request, response, credentials)
+        if scope not in context.scopes:
+            raise Forbidden(f"this API key lacks the {scope} scope")
+        return context
 
     return check
 
 
 async def account_context(
     request: Request, response: Response, credentials: BearerDep
-) -> AsyncIterator[CreatorContext]:
+) -> CreatorContext:
     """Only a signed-in account (not an API key) may manage API keys."""
-    async with _creator_context(request, response, credentials) as context:
-        if context.account_id is None:
-            raise Forbidden("API keys are managed with an account session, not an API key")
-        yield context
+    context = await creator_context(request, response, credentials)
+    if context.account_id is None:
+        raise Forbidden("API keys are managed with an account session, not an API key")
+    return context
 
 
 async def end_user_context(
     request: Request, response: Response, credentials: BearerDep
-) -> AsyncIterator[EndUserContext]:
+) -> EndUserContext:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized()
     runtime = runtime_of(request)
@@ -185,17 +176,17 @@ async def end_user_context(
         program_id = uuid.UUID(str(claims.get("pid")))
     except (ValueError, TypeError) as error:
         raise Unauthorized() from error
-    async with open_session(runtime.pool) as session:
-        await session.set_tenant(tenant_id)
-        tenant = await _bound_tenant(runtime, session)
-        await _rate_limit(
-            runtime,
-            response,
-            f"{tenant_redis_prefix(tenant.name)}rl:end-user:{end_user_id}",
-            "end-user",
-            END_USER_RATE,
-        )
-        yield EndUserContext(runtime, session, tenant, end_user_id, program_id)
+    session = await request_session(request.scope, runtime.pool)
+    await session.set_tenant(tenant_id)
+    tenant = await _bound_tenant(runtime, session)
+    await _rate_limit(
+        runtime,
+        response,
+        f"{tenant_redis_prefix(tenant.name)}rl:end-user:{end_user_id}",
+        "end-user",
+        END_USER_RATE,
+    )
+    return EndUserContext(runtime, session, tenant, end_user_id, program_id)
 
 
 async def ai_gate(runtime: Runtime, tenant: Tenant, cost: int = 1) -> None:
@@ -216,17 +207,13 @@ async def ai_gate(runtime: Runtime, tenant: Tenant, cost: int = 1) -> None:
         )
 
 
-# scope="function": the transaction commits before the response is sent (a 2xx means
-# committed), as with SessionDep.
-
-
 def _holding(scope: str) -> Any:
-    return Depends(requires(scope), scope="function")
+    return Depends(requires(scope))
 
 
-CreatorDep = Annotated[CreatorContext, Depends(creator_context, scope="function")]
-AccountDep = Annotated[CreatorContext, Depends(account_context, scope="function")]
-EndUserDep = Annotated[EndUserContext, Depends(end_user_context, scope="function")]
+CreatorDep = Annotated[CreatorContext, Depends(creator_context)]
+AccountDep = Annotated[CreatorContext, Depends(account_context)]
+EndUserDep = Annotated[EndUserContext, Depends(end_user_context)]
 ProgramsRead = Annotated[CreatorContext, _holding("programs:read")]
 ProgramsWrite = Annotated[CreatorContext, _holding("programs:write")]
 EndUsersRead = Annotated[CreatorContext, _holding("endusers:read")]

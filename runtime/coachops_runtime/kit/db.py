@@ -179,29 +179,6 @@ async def create_pool(settings: Settings) -> asyncpg.Pool:
     return pool
 
 
-@asynccontextmanager
-async def open_session(pool: asyncpg.Pool) -> AsyncIterator[Session]:
-    """A transaction that commits when the request succeeds and rolls back otherwise.
-
-    A connection never goes back to the pool inside a transaction (whose tenant context
-    would still be set): if ending the transaction fails, the connection is terminated.
-    """
-    async with pool.acquire() as connection:
-        if connection.is_in_transaction():  # defence in depth; never expected
-            await connection.execute("ROLLBACK")
-        session = Session(connection)
-        try:
-            try:
-                yield session
-            except BaseException:
-                await session.finish(commit=False)
-                raise
-            await session.finish(commit=True)
-        finally:
-            if connection.is_in_transaction():
-                connection.terminate()
-
-
 # Tables with RLS the runtime's role must neither own nor bypass.
 _ROLE_CHECK = text(
     """
