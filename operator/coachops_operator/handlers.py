@@ -22,6 +22,7 @@ from coachops_operator import conditions as cond
 from coachops_operator.builders import CreatorRef
 from coachops_operator.cache import STORE_ERRORS as REDIS_ERRORS
 from coachops_operator.cache import Cache, rules_problems
+from coachops_operator.children import Children
 from coachops_operator.conditions import Observation
 from coachops_operator.database import STORE_ERRORS as PG_ERRORS
 from coachops_operator.database import Database, describe
@@ -41,7 +42,6 @@ log = logging.getLogger("coachops_operator")
 
 CREATORS = (c.GROUP, c.VERSION, c.CREATOR_PLURAL)
 PROGRAMS = (c.GROUP, c.VERSION, c.PROGRAM_PLURAL)
-MANAGED = {c.LABEL_MANAGED_BY: c.MANAGED_BY}
 DRIFT_INTERVAL = float(os.environ.get("COACHOPS_OPERATOR_DRIFT_INTERVAL", "10"))
 
 # (apiVersion, plural, kind) of every child the operator writes and watches for drift.
@@ -77,6 +77,28 @@ def backoff(retry: int) -> float:
     return float(min(60, 2 ** min(retry, 6)))
 
 
+def _shapes() -> dict[str, dict[str, Any]]:
+    """One manifest of each kind the builders make: what Children keeps of live objects."""
+    from coachops_crds.models import CreatorSpec
+
+    spec = CreatorSpec.model_validate(
+        {"displayName": "x", "contact": {"email": "x@x.x"}, "isolation": "dedicated"}
+    )
+    ref = CreatorRef("shape", "uid")
+    env = builders.RuntimeEnv(image="i", chroma_url="u")
+    made = [
+        builders.namespace(ref),
+        *builders.namespaced_children(ref, spec),
+        *builders.runtime_objects(ref, spec, env),
+    ]
+    shapes = {m["kind"]: m for m in made}
+    shapes["Secret"] = builders.credentials_secret(ref, {})
+    return shapes
+
+
+SHAPES = _shapes()
+
+
 # ---------------------------------------------------------------- startup and cleanup
 
 
@@ -94,16 +116,20 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 30
-    for api_version, plural, _kind in CHILDREN:
-        settings.watching.label_selectors[api_version, plural] = (
-            f"{c.LABEL_MANAGED_BY}={c.MANAGED_BY}"
-        )
     env = OperatorSettings()  # read from the environment
     api = kube.KubeClient.from_environment()
     for role in builders.cluster_roles():  # what every tenant namespace binds
         await kube.apply(api, role)
+    children = Children(
+        api,
+        [(api_version, kind) for api_version, _plural, kind in CHILDREN],
+        SHAPES,
+        f"{c.LABEL_MANAGED_BY}={c.MANAGED_BY}",
+    )
+    await children.start()  # before any handler looks a child up
     memo["stores"] = Stores(
         api=api,
+        children=children,
         db=Database(
             env.database_url.get_secret_value(),
             pool_size=env.db_pool_size,
@@ -128,6 +154,7 @@ async def close_clients(memo: kopf.Memo, **_: Any) -> None:
     stores = memo.get("stores")
     if isinstance(stores, Stores):
         await asyncio.gather(
+            stores.children.stop(),
             stores.db.close(),
             stores.cache.close(),
             stores.vectors.close(),
@@ -137,50 +164,6 @@ async def close_clients(memo: kopf.Memo, **_: Any) -> None:
 
 
 # ---------------------------------------------------------------- indexes
-
-
-def _shapes() -> dict[str, dict[str, Any]]:
-    """One manifest of each kind the builders make: what the indexes keep of live objects."""
-    from coachops_crds.models import CreatorSpec
-
-    spec = CreatorSpec.model_validate(
-        {"displayName": "x", "contact": {"email": "x@x.x"}, "isolation": "dedicated"}
-    )
-    ref = CreatorRef("shape", "uid")
-    env = builders.RuntimeEnv(image="i", chroma_url="u")
-    made = [
-        builders.namespace(ref),
-        *builders.namespaced_children(ref, spec),
-        *builders.runtime_objects(ref, spec, env),
-    ]
-    shapes = {m["kind"]: m for m in made}
-    shapes["Secret"] = builders.credentials_secret(ref, {})
-    return shapes
-
-
-SHAPES = _shapes()
-
-
-def _child_indexer(kind: str) -> Any:
-    shape = SHAPES.get(kind)
-
-    # async: kopf runs plain-def handlers and indexers in a worker thread, a hop per event.
-    async def index(
-        name: str, namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
-    ) -> dict[str, Any] | None:
-        creator = labels.get(c.LABEL_CREATOR)
-        if not creator:
-            return None
-        return {creator: (kind, namespace or "", name, drift.projection(body, shape))}
-
-    index.__name__ = f"children_{kind.lower()}"
-    return index
-
-
-for _api_version, _plural, _kind in CHILDREN:
-    kopf.index(_api_version, _plural, id=f"children_{_kind.lower()}", labels=MANAGED)(
-        _child_indexer(_kind)
-    )
 
 
 @kopf.index(*CREATORS)
@@ -204,37 +187,12 @@ async def programs_by_namespace(name: str, namespace: str | None, **_: Any) -> d
     return {namespace or "": name}
 
 
-def live_children(creator: str, kwargs: Mapping[str, Any]) -> dict[tuple[str, str, str], Any]:
-    """(kind, namespace, name) -> projection of every live child of one creator."""
-    live: dict[tuple[str, str, str], Any] = {}
-    for _api, _plural, kind in CHILDREN:
-        index = kwargs.get(f"children_{kind.lower()}")
-        if index is None or creator not in index:
-            continue
-        for item_kind, namespace, name, projection in index[creator]:
-            live[(item_kind, namespace, name)] = projection
-    return live
-
-
 def program_count(creator: str, kwargs: Mapping[str, Any]) -> int:
     programs = kwargs.get("programs_by_namespace")
     namespace = c.creator_namespace(creator)
     if programs is None or namespace not in programs:
         return 0
     return len(list(programs[namespace]))
-
-
-def find_child(
-    kwargs: Mapping[str, Any], creator: str, kind: str, namespace: str, name: str
-) -> Any:
-    """One live child from its kind's index (no scan of the other kinds)."""
-    index = kwargs.get(f"children_{kind.lower()}")
-    if index is None or creator not in index:
-        return None
-    for item_kind, item_namespace, item_name, projection in index[creator]:
-        if (item_kind, item_namespace, item_name) == (kind, namespace, name):
-            return projection
-    return None
 
 
 def _one(index: Any, key: str) -> Any:
@@ -279,7 +237,7 @@ async def _reconcile_now(
         spec_raw=body.spec,
         generation=int(body.metadata.get("generation") or 0),
         old_status=body.status,
-        lookup=lambda kind, child: find_child(kwargs, name, kind, namespace, child),
+        lookup=lambda kind, child: stores.children.find(name, kind, namespace, child),
     )
     metrics.RECONCILE_SECONDS.labels("Creator").observe(time.monotonic() - started)
     result = "permanent" if outcome.permanent else "retry" if outcome.retry else "ok"
@@ -362,7 +320,7 @@ async def find_drift(
         ]
         stores.desired[name] = (key, spec, desired)
     ref = CreatorRef(name, key[0])
-    live = live_children(name, kwargs)
+    live = stores.children.of(name)
     autoscaled = not spec.suspended
     problems = []
     for manifest in desired:
@@ -463,9 +421,7 @@ def _refresh_status(
     old = list(body.status.get("conditions") or [])
     if not old:
         return
-    deployment = live_children(name, kwargs).get(
-        ("Deployment", c.creator_namespace(name), c.RUNTIME_NAME)
-    )
+    deployment = stores.children.find(name, "Deployment", c.creator_namespace(name), c.RUNTIME_NAME)
     runtime = runtime_observation(spec, deployment if spec.isolation == "dedicated" else None)
     parts = [
         Observation(

@@ -18,6 +18,7 @@ import os
 import ssl
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -184,6 +185,23 @@ class KubeClient:
         result = json.loads(payload) if payload else {}
         return result if isinstance(result, dict) else {}
 
+    async def watch(self, path: str, query: dict[str, str]) -> AsyncIterator[dict[str, Any]]:
+        """The events of one watch (``?watch=true``), until the server ends it."""
+        params = {**query, "watch": "true", "allowWatchBookmarks": "true"}
+        headers = {"Accept": "application/json", **self._authorization()}
+        server_timeout = float(params.setdefault("timeoutSeconds", "300"))
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=server_timeout + 30)
+        async with self._session.get(
+            self.server + path, params=params, headers=headers, timeout=timeout
+        ) as response:
+            if response.status >= 400:
+                raise KubeError(response.status, response.reason or "")
+            async for line in response.content:
+                if line.strip():
+                    event = json.loads(line)
+                    if isinstance(event, dict):
+                        yield event
+
 
 def plural(kind: str) -> str:
     return _RESOURCES[kind][0]
@@ -198,6 +216,12 @@ def _path(api_version: str, kind: str, namespace: str | None, name: str | None) 
         base += f"/namespaces/{namespace}"
     base += f"/{resource}"
     return f"{base}/{name}" if name else base
+
+
+def all_namespaces_path(api_version: str, kind: str) -> str:
+    """The collection of ``kind`` across every namespace (for list and watch)."""
+    base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+    return f"{base}/{_RESOURCES[kind][0]}"
 
 
 def _manifest_path(manifest: dict[str, Any], *, named: bool = True) -> str:

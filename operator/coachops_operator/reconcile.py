@@ -28,6 +28,7 @@ from coachops_operator import conditions as cond
 from coachops_operator.builders import CreatorRef, Manifest, RuntimeEnv
 from coachops_operator.cache import STORE_ERRORS as REDIS_ERRORS
 from coachops_operator.cache import Cache, probe_user
+from coachops_operator.children import Children
 from coachops_operator.conditions import Observation
 from coachops_operator.database import STORE_ERRORS as PG_ERRORS
 from coachops_operator.database import Database, TenantRow, describe, probe_isolation
@@ -46,6 +47,7 @@ class Stores:
     """Clients shared by every handler (kept on kopf's memo)."""
 
     api: kube.KubeClient
+    children: Children
     db: Database
     cache: Cache
     vectors: VectorStore
