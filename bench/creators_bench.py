@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -112,6 +113,12 @@ def group_cpu_seconds(pgid: int) -> float:
         if int(fields[2]) == pgid:  # field 5 of stat: the process group
             total += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
     return total / os.sysconf("SC_CLK_TCK")
+
+
+def client_cpu_seconds() -> float:
+    """CPU of this process (the client that creates and watches the Creators)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def machine_busy_seconds() -> tuple[float, float]:
@@ -251,6 +258,7 @@ async def run(n: int) -> Result:
 
         groups = components(stack, operator)
         cpu_before = {name: group_cpu_seconds(pid) for name, pid in groups.items()}
+        client_before = client_cpu_seconds()
         busy_before, total_before = machine_busy_seconds()
         requests_before = await apiserver_requests(api)
         # A watch, not repeated LISTs: listing 1,000 Creators twice a second would cost the
@@ -279,6 +287,7 @@ async def run(n: int) -> Result:
         seconds = time.monotonic() - started
         busy, total = machine_busy_seconds()
         spent = {name: group_cpu_seconds(pid) - cpu_before[name] for name, pid in groups.items()}
+        spent["bench client"] = client_cpu_seconds() - client_before
         print(
             f"  N={n}: machine busy {(busy - busy_before) / (total - total_before):.0%};"
             " CPU seconds by component: "

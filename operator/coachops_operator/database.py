@@ -119,6 +119,65 @@ class TenantRow:
     generation: int
 
 
+async def _rollback_if_open(conn: asyncpg.Connection) -> None:
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
+# Options of every tenant login role. Only a superuser may even mention SUPERUSER,
+# REPLICATION or BYPASSRLS in ALTER ROLE; they are off by default at creation and
+# role_problems() reports them.
+_ROLE_OPTIONS = "LOGIN NOCREATEDB NOCREATEROLE INHERIT CONNECTION LIMIT 50"
+
+
+def _provision_sql(row: TenantRow, role: str, verifier: str) -> str:
+    """The tenant row, then the role: created (or its options repaired), in the tenant
+    group, never in the context group (it could name any tenant), bound to its tenant."""
+    tenant = quote_literal(str(uuid.UUID(str(row.creator_id))))
+    name, ident = quote_literal(role), quote_ident(role)
+    return f"""
+SELECT set_config('coachops.tenant_id', {tenant}, true);
+INSERT INTO creators (creator_id, name, display_name, contact_email, plan, isolation,
+                      suspended, generation)
+VALUES ({tenant}, {quote_literal(row.name)}, {quote_literal(row.display_name)},
+        {quote_literal(row.contact_email)},
+        {quote_literal(json.dumps(row.plan, sort_keys=True))}::jsonb,
+        {quote_literal(row.isolation)}, {"true" if row.suspended else "false"},
+        {int(row.generation)})
+ON CONFLICT (creator_id) DO UPDATE SET
+    display_name = EXCLUDED.display_name,
+    contact_email = EXCLUDED.contact_email,
+    plan = EXCLUDED.plan,
+    isolation = EXCLUDED.isolation,
+    suspended = EXCLUDED.suspended,
+    generation = EXCLUDED.generation,
+    updated_at = now()
+WHERE (creators.display_name, creators.contact_email, creators.plan,
+       creators.isolation, creators.suspended, creators.generation)
+   IS DISTINCT FROM
+      (EXCLUDED.display_name, EXCLUDED.contact_email, EXCLUDED.plan,
+       EXCLUDED.isolation, EXCLUDED.suspended, EXCLUDED.generation);
+DO $provision$
+BEGIN
+  IF EXISTS (SELECT FROM pg_roles WHERE rolname = {name}) THEN
+    ALTER ROLE {ident} {_ROLE_OPTIONS};
+  ELSE
+    CREATE ROLE {ident} {_ROLE_OPTIONS} PASSWORD {quote_literal(verifier)};
+  END IF;
+  IF NOT pg_has_role({name}, {quote_literal(TENANT_GROUP)}, 'MEMBER') THEN
+    GRANT {quote_ident(TENANT_GROUP)} TO {ident};
+  END IF;
+  IF pg_has_role({name}, {quote_literal(CONTEXT_GROUP)}, 'MEMBER') THEN
+    REVOKE {quote_ident(CONTEXT_GROUP)} FROM {ident};
+  END IF;
+END
+$provision$;
+INSERT INTO tenant_db_roles (role_name, creator_id) VALUES ({name}, {tenant})
+ON CONFLICT (role_name) DO UPDATE SET creator_id = EXCLUDED.creator_id
+WHERE tenant_db_roles.creator_id IS DISTINCT FROM EXCLUDED.creator_id;
+"""
+
+
 class Database:
     """The operator's access to PostgreSQL as the schema owner."""
 
@@ -140,6 +199,10 @@ class Database:
                     timeout=self.timeout,
                     command_timeout=self.timeout * 2,
                     max_inactive_connection_lifetime=60,
+                    server_settings={"standard_conforming_strings": "on"},
+                    # Statements here leave no session state (no SET, LISTEN, cursors or
+                    # advisory locks): asyncpg's full reset would be one more round trip.
+                    reset=_rollback_if_open,
                 )
             return self._pool
 
@@ -161,11 +224,16 @@ class Database:
 
     # ------------------------------------------------------------ tenant rows
 
-    async def provision(self, row: TenantRow, role: str, password: str) -> bool:
-        """The tenant row and its login role in one transaction; True if the role is new."""
-        async with self.transaction(row.creator_id) as conn:
-            await self._upsert_tenant(conn, row)
-            return await self._ensure_role(conn, role, password, row.creator_id)
+    async def provision(self, row: TenantRow, role: str, password: str) -> None:
+        """The tenant row and its login role: one transaction in one round trip.
+
+        A simple query of several statements runs as one transaction, so either all of
+        it happens or none. Values are inlined as literals (the pool pins
+        standard_conforming_strings, under which doubling quotes is exact quoting).
+        """
+        pool = await self._get_pool()
+        async with pool.acquire(timeout=self.timeout * 6) as conn:
+            await conn.execute(_provision_sql(row, role, scram_verifier(password)))
 
     async def upsert_tenant(self, row: TenantRow) -> None:
         async with self.transaction(row.creator_id) as conn:
@@ -225,39 +293,6 @@ class Database:
         )
 
     # ------------------------------------------------------------ login roles
-
-    async def ensure_role(self, role: str, password: str, tenant: uuid.UUID) -> bool:
-        """Create or repair the tenant's login role; True when it was (re)created."""
-        async with self.transaction() as conn:
-            return await self._ensure_role(conn, role, password, tenant)
-
-    async def _ensure_role(self, conn: Any, role: str, password: str, tenant: uuid.UUID) -> bool:
-        ident = quote_ident(role)
-        # Only a superuser may even mention SUPERUSER, REPLICATION or BYPASSRLS in ALTER
-        # ROLE; they are off by default at creation and role_problems() reports them.
-        options = "LOGIN NOCREATEDB NOCREATEROLE INHERIT CONNECTION LIMIT 50"
-        exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role)
-        if exists:
-            await conn.execute(f"ALTER ROLE {ident} {options}")
-        else:  # the verifier (PBKDF2) only when there is a role to create
-            verifier = quote_literal(scram_verifier(password))
-            await conn.execute(f"CREATE ROLE {ident} {options} PASSWORD {verifier}")
-        member = await conn.fetchval("SELECT pg_has_role($1, $2, 'MEMBER')", role, TENANT_GROUP)
-        if not member:
-            await conn.execute(f"GRANT {TENANT_GROUP} TO {ident}")
-        # A tenant role in the context group could name any tenant: never let it stay.
-        if await conn.fetchval("SELECT pg_has_role($1, $2, 'MEMBER')", role, CONTEXT_GROUP):
-            await conn.execute(f"REVOKE {CONTEXT_GROUP} FROM {ident}")
-        await conn.execute(
-            """
-            INSERT INTO tenant_db_roles (role_name, creator_id) VALUES ($1, $2)
-            ON CONFLICT (role_name) DO UPDATE SET creator_id = EXCLUDED.creator_id
-            WHERE tenant_db_roles.creator_id IS DISTINCT FROM EXCLUDED.creator_id
-            """,
-            role,
-            tenant,
-        )
-        return not exists
 
     async def set_password(self, role: str, password: str) -> None:
         verifier = quote_literal(scram_verifier(password))
