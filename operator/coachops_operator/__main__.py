@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -154,8 +155,19 @@ async def run(args: argparse.Namespace) -> int:
     return code
 
 
+def tune_garbage_collector() -> None:
+    """Collect less often: at 1,000 Creators the default thresholds (700, 10, 10) ran ~1,450
+    young and 12 full collections a minute, 7.2 s of CPU in a 66 s run (~20 % of the
+    operator's), as kopf's per-object state and the indexes kept the heap growing. With
+    these, the same run did 13 young collections (0.8 s) and no full one. What was imported
+    until now lives as long as the process: freeze it out of every scan."""
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    tune_garbage_collector()
     kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat.PLAIN)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     if not args.verbose:
