@@ -232,7 +232,7 @@ async def run(n: int) -> Result:
             stack.workdir / "operator.log",
             env={
                 "KUBECONFIG": str(operator_kubeconfig),
-                "COACHOPS_OPERATOR_DATABASE_URL": stack.postgres.owner_dsn,
+                "COACHOPS_OPERATOR_DATABASE_URL": stack.postgres.operator_dsn,
                 "COACHOPS_OPERATOR_REDIS_URL": stack.redis.url,
                 "COACHOPS_OPERATOR_CHROMA_URL": stack.chroma.url,
                 "COACHOPS_OPERATOR_DB_POOL_SIZE": "20",

@@ -89,9 +89,11 @@ class Stores:
         return host, parts.port or 5432, (parts.path or "/coachops").lstrip("/")
 
     def pg_probe_dsn(self, role: str, password: str) -> str:
+        """The tenant role's DSN, with the operator's connection options (sslmode ...)."""
         parts = urlsplit(self.settings.database_url.get_secret_value())
         host, port, database = parts.hostname or "localhost", parts.port or 5432, parts.path
-        return f"postgresql://{role}:{password}@{host}:{port}{database}"
+        options = f"?{parts.query}" if parts.query else ""
+        return f"postgresql://{role}:{password}@{host}:{port}{database}{options}"
 
     def redis_endpoint(self) -> tuple[str, int]:
         parts = urlsplit(self.settings.redis_url.get_secret_value())

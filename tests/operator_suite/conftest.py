@@ -44,7 +44,7 @@ class OperatorProcess:
         self.env = {
             "KUBECONFIG": str(kubeconfig),
             "PYTHONUNBUFFERED": "1",
-            "COACHOPS_OPERATOR_DATABASE_URL": stack.postgres.owner_dsn,
+            "COACHOPS_OPERATOR_DATABASE_URL": stack.postgres.operator_dsn,
             "COACHOPS_OPERATOR_REDIS_URL": stack.redis.url,
             "COACHOPS_OPERATOR_CHROMA_URL": stack.chroma.url,
             "COACHOPS_OPERATOR_LEASE_SECONDS": str(LEASE_SECONDS),

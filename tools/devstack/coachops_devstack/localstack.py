@@ -124,7 +124,7 @@ class LocalStack:
             "KUBECONFIG": str(
                 await self._restricted_kubeconfig(OPERATOR_RBAC, "coachops-operator")
             ),
-            "COACHOPS_OPERATOR_DATABASE_URL": self.stack.postgres.owner_dsn,
+            "COACHOPS_OPERATOR_DATABASE_URL": self.stack.postgres.operator_dsn,
             "COACHOPS_OPERATOR_REDIS_URL": self.stack.redis.url,
             "COACHOPS_OPERATOR_CHROMA_URL": self.stack.chroma.url,
             "COACHOPS_OPERATOR_OLLAMA_URL": self.ollama_host or "",

@@ -65,6 +65,13 @@ class Postgres:
         return dsn("coachops_owner", self.owner_password, self.port)
 
     @property
+    def operator_dsn(self) -> str:
+        """The owner's DSN as the operator gets it. This server has no TLS, and the DSN says
+        so: with asyncpg's default (sslmode=prefer) every new connection, such as each
+        isolation probe, would first build a TLS context and ask the server for TLS."""
+        return self.owner_dsn + "?sslmode=disable"
+
+    @property
     def runtime_dsn(self) -> str:
         return dsn("coachops_runtime", self.runtime_password, self.port)
 
