@@ -89,7 +89,8 @@ class Session:
 
     async def set_tenant(self, tenant_id: uuid.UUID) -> None:
         """Bind the transaction to one tenant (``SET LOCAL``); it ends with the transaction."""
-        tenant = str(uuid.UUID(str(tenant_id)))  # canonical form: safe to inline below
+        # The canonical form, safe to inline below (a UUID's str() already is).
+        tenant = str(tenant_id if isinstance(tenant_id, uuid.UUID) else uuid.UUID(str(tenant_id)))
         if self._begun:
             await self.connection.execute(_SET_TENANT, tenant)
         else:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import secrets
 import time
-import uuid
 from typing import Any
 
 from prometheus_client import Counter, Histogram
@@ -25,6 +26,15 @@ REQUEST_ERRORS = Counter(
 )
 
 log = logging.getLogger("coachops.access")
+
+
+@functools.lru_cache(maxsize=1024)
+def _latency(route: str, method: str, status: int) -> Any:
+    """The histogram child of one route, method and status class (``labels`` hashes and
+    locks on every call; routes are templates, so there are few of these)."""
+    return REQUEST_SECONDS.labels(route, method, f"{status // 100}xx")
+
+
 _QUIET = frozenset({"/livez", "/readyz", "/metrics"})
 
 
@@ -43,7 +53,7 @@ class RequestMiddleware:
                 if candidate.replace("-", "").isalnum():
                     request_id = candidate
                 break
-        request_id = request_id or uuid.uuid4().hex
+        request_id = request_id or secrets.token_hex(16)
         request_token = request_id_var.set(request_id)
         tenant_token = tenant_id_var.set("")
         status = 500
@@ -65,7 +75,7 @@ class RequestMiddleware:
             route: Any = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             method = scope["method"]
-            REQUEST_SECONDS.labels(template, method, f"{status // 100}xx").observe(elapsed)
+            _latency(template, method, status).observe(elapsed)
             if status >= 500:
                 REQUEST_ERRORS.labels(template, method, str(status)).inc()
             if template not in _QUIET and log.isEnabledFor(logging.INFO):
