@@ -182,6 +182,13 @@ async def test_token_attacks_are_rejected(
     for token in ("", "a.b.c", "not-a-token", "cok_", "cok_zz_zz_zz"):
         assert await _status(client, token) == 401
     assert (await client.get("/v1/creator")).status_code == 401
+    # the header's shape: another scheme, no token, and the scheme in any case
+    for value in (f"Basic {creator.token}", "Bearer", "Bearer   ", creator.token):
+        response = await client.get("/v1/creator", headers={"Authorization": value})
+        assert response.status_code == 401, value
+        assert response.headers["www-authenticate"].startswith("Bearer")
+    response = await client.get("/v1/creator", headers={"Authorization": f"bearer {creator.token}"})
+    assert response.status_code == 200
 
 
 async def test_key_rotation_keeps_old_tokens_valid(

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.routing import APIRoute
 
 from coachops_crds.constants import tenant_redis_prefix
 from coachops_runtime.auth.schemas import ALL_SCOPES
@@ -43,12 +43,50 @@ from coachops_runtime.services import Runtime, runtime_of
 log = logging.getLogger("coachops.auth")
 END_USER_RATE = 5  # requests per second per end user (burst: the same)
 
-bearer = HTTPBearer(
-    auto_error=False,
-    description="A creator access token (JWT), a creator API key (cok_…) or, on end-user "
+# The OpenAPI security scheme of every route that takes one of the dependencies below
+# (app.py adds it to the document: see ``bearer_routes``).
+BEARER_SCHEME = {
+    "description": "A creator access token (JWT), a creator API key (cok_…) or, on end-user "
     "routes, an end-user token.",
-)
-BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+    "scheme": "bearer",
+    "type": "http",
+}
+AUTHENTICATED: set[Callable[..., Any]] = set()
+
+
+_Dependency = TypeVar("_Dependency", bound=Callable[..., Any])
+
+
+def _authenticated(dependency: _Dependency) -> _Dependency:
+    AUTHENTICATED.add(dependency)
+    return dependency
+
+
+def bearer_routes(routes: Iterable[Any]) -> Iterator[APIRoute]:
+    """The routes whose dependencies authenticate the caller."""
+
+    def authenticates(dependant: Any) -> bool:
+        return any(d.call in AUTHENTICATED or authenticates(d) for d in dependant.dependencies)
+
+    for route in routes:
+        if isinstance(route, APIRoute) and authenticates(route.dependant):
+            yield route
+
+
+def _bearer_token(request: Request) -> str:
+    """The token of ``Authorization: Bearer <token>``; 401 without one.
+
+    Read from the raw headers, not through FastAPI's HTTPBearer: a security sub-dependency
+    cost ~3 % of a request's CPU (py-spy under bench/api_bench.py).
+    """
+    for name, value in request.scope["headers"]:
+        if name == b"authorization":
+            scheme, _, token = bytes(value).decode("latin-1").partition(" ")
+            token = token.strip()
+            if scheme.lower() == "bearer" and token:
+                return token
+            break
+    raise Unauthorized()
 
 
 @dataclass(frozen=True)
@@ -101,14 +139,11 @@ async def _rate_limit(
     response.headers.update(decision.headers())
 
 
-async def creator_context(
-    request: Request, response: Response, credentials: BearerDep
-) -> CreatorContext:
+@_authenticated
+async def creator_context(request: Request, response: Response) -> CreatorContext:
     """The creator's request: tenant bound, rate limit taken, transaction open."""
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthorized()
+    token = _bearer_token(request)
     runtime = runtime_of(request)
-    token = credentials.credentials
     session = await request_session(request.scope, runtime.pool)
     account_id: uuid.UUID | None = None
     api_key_id: uuid.UUID | None = None
@@ -133,8 +168,8 @@ async def creator_context(
     return CreatorContext(runtime, session, tenant, account_id, api_key_id, scopes)
 
 
-# Each request-facing dependency below is a single FastAPI dependency (plus the bearer
-# scheme): FastAPI's per-dependency overhead was the largest item of a request's CPU once
+# Each request-facing dependency below is a single FastAPI dependency: FastAPI's
+# per-dependency overhead was the largest item of a request's CPU once
 # routing was flat (py-spy, bench/api_bench.py). The transaction they open is ended by
 # TransactionMiddleware (kit/transaction.py) before the response starts.
 
@@ -142,8 +177,9 @@ async def creator_context(
 def requires(scope: str) -> Callable[..., Awaitable[CreatorContext]]:
     """A dependency: the creator context, if the caller holds ``scope``."""
 
-    async def check(request: Request, response: Response, credentials: BearerDep) -> CreatorContext:
-        context = await creator_context(request, response, credentials)
+    @_authenticated
+    async def check(request: Request, response: Response) -> CreatorContext:
+        context = await creator_context(request, response)
         if scope not in context.scopes:
             raise Forbidden(f"this API key lacks the {scope} scope")
         return context
@@ -151,25 +187,20 @@ def requires(scope: str) -> Callable[..., Awaitable[CreatorContext]]:
     return check
 
 
-async def account_context(
-    request: Request, response: Response, credentials: BearerDep
-) -> CreatorContext:
+@_authenticated
+async def account_context(request: Request, response: Response) -> CreatorContext:
     """Only a signed-in account (not an API key) may manage API keys."""
-    context = await creator_context(request, response, credentials)
+    context = await creator_context(request, response)
     if context.account_id is None:
         raise Forbidden("API keys are managed with an account session, not an API key")
     return context
 
 
-async def end_user_context(
-    request: Request, response: Response, credentials: BearerDep
-) -> EndUserContext:
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthorized()
+@_authenticated
+async def end_user_context(request: Request, response: Response) -> EndUserContext:
+    token = _bearer_token(request)
     runtime = runtime_of(request)
-    claims = runtime.keys.verify(
-        credentials.credentials, audience=END_USER_AUDIENCE, token_type="end_user"
-    )
+    claims = runtime.keys.verify(token, audience=END_USER_AUDIENCE, token_type="end_user")
     try:
         tenant_id = uuid.UUID(claims["tid"])
         end_user_id = uuid.UUID(claims["sub"])
