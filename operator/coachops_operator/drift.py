@@ -2,7 +2,8 @@
 
 Live objects come from children.Children, fed by watches (no API calls per check). A live
 object matches when every field the builder sets has the same value live; fields the
-apiserver or other controllers add are ignored. Quantities compare by value (``1000m`` == ``1``).
+apiserver or other controllers add are ignored. Quantities compare by value
+(``1000m`` == ``1``).
 """
 
 from __future__ import annotations

@@ -299,9 +299,7 @@ def settled(body: kopf.Body) -> bool:
     return bool(progress.get("success") or progress.get("failure"))
 
 
-async def find_drift(
-    stores: Stores, name: str, body: kopf.Body, kwargs: Mapping[str, Any]
-) -> list[str]:
+async def find_drift(stores: Stores, name: str, body: kopf.Body) -> list[str]:
     """Everything that differs from what the Creator asks for (no API calls for objects)."""
     key = (str(body.metadata.uid), int(body.metadata.get("generation") or 0))
     cached = stores.desired.get(name)
@@ -381,7 +379,7 @@ async def check_drift(
         return  # the change handlers own it until they have finished a pass
     async with lock:
         await _check_policies(stores, body, logger)
-        problems = await find_drift(stores, name, body, kwargs)
+        problems = await find_drift(stores, name, body)
         programs = kwargs.get("programs_by_namespace")
         namespace = c.creator_namespace(name)
         count = (
@@ -398,7 +396,7 @@ async def check_drift(
             if not outcome.retry and not outcome.permanent:
                 kopf.event(body, type="Normal", reason="DriftRepaired", message=summary[:1000])
             return
-        _refresh_status(stores, name, body, patch, count, kwargs)
+        _refresh_status(stores, name, body, patch, count)
 
 
 def _refresh_status(
@@ -407,7 +405,6 @@ def _refresh_status(
     body: kopf.Body,
     patch: kopf.Patch,
     programs: int,
-    kwargs: Mapping[str, Any],
 ) -> None:
     """Keep RuntimeReady, Ready and the program count true without a full reconcile."""
     if body.status.get("programs") != programs:
