@@ -231,12 +231,16 @@ def _manifest_path(manifest: dict[str, Any], *, named: bool = True) -> str:
 
 
 async def apply(api: KubeClient, manifest: dict[str, Any]) -> dict[str, Any]:
-    """Server-side apply ``manifest``; the operator takes ownership of the fields it sets."""
+    """Server-side apply ``manifest``; the operator takes ownership of the fields it sets.
+
+    ``fieldValidation=Ignore`` spares the apiserver a second, strict decoding of the patch:
+    apply still refuses any field the type does not declare (tests/operator_suite/
+    test_manifests.py)."""
     return await api.request(
         "PATCH",
         _manifest_path(manifest),
         body=manifest,
-        query={"fieldManager": FIELD_MANAGER, "force": "true"},
+        query={"fieldManager": FIELD_MANAGER, "force": "true", "fieldValidation": "Ignore"},
         content_type="application/apply-patch+yaml",
     )
 

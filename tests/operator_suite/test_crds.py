@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
+import time
 from typing import Any
 
 import pytest
 import yaml
 
-from coachops_crds.schema import CRD_DIR, rendered
+from coachops_crds import constants as c
+from coachops_crds.schema import CRD_DIR, rendered, rendered_crds
 from tests.conftest import Cluster
 from tests.operator_suite.conftest import creator_manifest, program_manifest
 
@@ -34,13 +37,48 @@ def _walk(schema: dict[str, Any], path: str = "") -> list[str]:
     return missing
 
 
-@pytest.mark.parametrize("name", sorted(rendered()))
+@pytest.mark.parametrize("name", sorted(rendered_crds()))
 def test_every_field_is_documented(name: str) -> None:
-    crd = yaml.safe_load(rendered()[name])
+    crd = yaml.safe_load(rendered_crds()[name])
     version = crd["spec"]["versions"][0]
     assert _walk(version["schema"]["openAPIV3Schema"]) == []
     assert crd["spec"]["names"]["categories"] == ["coachops"]
     assert version["subresources"] == {"status": {}}
+
+
+def created(cluster: Cluster, manifest: dict[str, Any]) -> dict[str, Any]:
+    """The object as the apiserver would store it (admission included), not stored."""
+    result = cluster.kubectl(
+        "create", "--dry-run=server", "-o", "json", "-f", "-", input=yaml.safe_dump(manifest)
+    )
+    made: dict[str, Any] = yaml.safe_load(result.stdout)
+    return made
+
+
+async def test_new_objects_are_born_with_the_finalizer(
+    cluster: Cluster, crds: None, namespace: str
+) -> None:
+    """The admission policy in crds/ adds the operator's finalizer on create, keeping
+    any other finalizer and never adding it twice."""
+    creator = creator_manifest("born-final")
+    deadline = time.monotonic() + 30
+    while created(cluster, creator)["metadata"].get("finalizers") != [c.FINALIZER]:
+        assert time.monotonic() < deadline, "the finalizer policy never took effect"
+        await asyncio.sleep(0.5)  # a new policy reaches admission within seconds
+
+    creator["metadata"]["finalizers"] = ["example.com/keep"]
+    assert created(cluster, creator)["metadata"]["finalizers"] == [
+        "example.com/keep",
+        c.FINALIZER,
+    ]
+    creator["metadata"]["finalizers"] = [c.FINALIZER, "example.com/keep"]
+    assert created(cluster, creator)["metadata"]["finalizers"] == [
+        c.FINALIZER,
+        "example.com/keep",
+    ]
+    program = program_manifest("born-final", "first")
+    program["metadata"]["namespace"] = namespace
+    assert created(cluster, program)["metadata"]["finalizers"] == [c.FINALIZER]
 
 
 def apply(cluster: Cluster, manifest: dict[str, Any]) -> subprocess.CompletedProcess[str]:
