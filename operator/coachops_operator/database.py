@@ -130,11 +130,9 @@ async def _rollback_if_open(conn: asyncpg.Connection) -> None:
 _ROLE_OPTIONS = "LOGIN NOCREATEDB NOCREATEROLE INHERIT CONNECTION LIMIT 50"
 
 
-def _provision_sql(row: TenantRow, role: str, verifier: str) -> str:
-    """The tenant row, then the role: created (or its options repaired), in the tenant
-    group, never in the context group (it could name any tenant), bound to its tenant."""
+def _tenant_row_sql(row: TenantRow) -> str:
+    """The tenant row, inserted or brought up to date, under its own tenant context."""
     tenant = quote_literal(str(uuid.UUID(str(row.creator_id))))
-    name, ident = quote_literal(role), quote_ident(role)
     return f"""
 SELECT set_config('coachops.tenant_id', {tenant}, true);
 INSERT INTO creators (creator_id, name, display_name, contact_email, plan, isolation,
@@ -157,6 +155,17 @@ WHERE (creators.display_name, creators.contact_email, creators.plan,
    IS DISTINCT FROM
       (EXCLUDED.display_name, EXCLUDED.contact_email, EXCLUDED.plan,
        EXCLUDED.isolation, EXCLUDED.suspended, EXCLUDED.generation);
+"""
+
+
+def _provision_sql(row: TenantRow, role: str, verifier: str) -> str:
+    """The tenant row, then the role: created (or its options repaired), in the tenant
+    group, never in the context group (it could name any tenant), bound to its tenant."""
+    tenant = quote_literal(str(uuid.UUID(str(row.creator_id))))
+    name, ident = quote_literal(role), quote_ident(role)
+    return (
+        _tenant_row_sql(row)
+        + f"""
 DO $provision$
 BEGIN
   IF EXISTS (SELECT FROM pg_roles WHERE rolname = {name}) THEN
@@ -176,6 +185,7 @@ INSERT INTO tenant_db_roles (role_name, creator_id) VALUES ({name}, {tenant})
 ON CONFLICT (role_name) DO UPDATE SET creator_id = EXCLUDED.creator_id
 WHERE tenant_db_roles.creator_id IS DISTINCT FROM EXCLUDED.creator_id;
 """
+    )
 
 
 class Database:
@@ -235,40 +245,6 @@ class Database:
         async with pool.acquire(timeout=self.timeout * 6) as conn:
             await conn.execute(_provision_sql(row, role, scram_verifier(password)))
 
-    async def upsert_tenant(self, row: TenantRow) -> None:
-        async with self.transaction(row.creator_id) as conn:
-            await self._upsert_tenant(conn, row)
-
-    async def _upsert_tenant(self, conn: Any, row: TenantRow) -> None:
-        await conn.execute(
-            """
-            INSERT INTO creators (creator_id, name, display_name, contact_email, plan,
-                                  isolation, suspended, generation)
-            VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8)
-            ON CONFLICT (creator_id) DO UPDATE SET
-                display_name = EXCLUDED.display_name,
-                contact_email = EXCLUDED.contact_email,
-                plan = EXCLUDED.plan,
-                isolation = EXCLUDED.isolation,
-                suspended = EXCLUDED.suspended,
-                generation = EXCLUDED.generation,
-                updated_at = now()
-            WHERE (creators.display_name, creators.contact_email, creators.plan,
-                   creators.isolation, creators.suspended, creators.generation)
-               IS DISTINCT FROM
-                  (EXCLUDED.display_name, EXCLUDED.contact_email, EXCLUDED.plan,
-                   EXCLUDED.isolation, EXCLUDED.suspended, EXCLUDED.generation)
-            """,
-            row.creator_id,
-            row.name,
-            row.display_name,
-            row.contact_email,
-            json.dumps(row.plan, sort_keys=True),
-            row.isolation,
-            row.suspended,
-            row.generation,
-        )
-
     async def tenant_state(self, tenant: uuid.UUID) -> tuple[bool, int] | None:
         """(suspended, generation) of the tenant row, or None if it is missing."""
         async with self.transaction(tenant) as conn:
@@ -279,7 +255,7 @@ class Database:
 
     async def ensure_canary(self) -> None:
         """A tenant row no role is bound to: the probe tries to read it and must not."""
-        await self.upsert_tenant(
+        canary = _tenant_row_sql(
             TenantRow(
                 CANARY_ID,
                 CANARY_NAME,
@@ -291,6 +267,9 @@ class Database:
                 0,
             )
         )
+        pool = await self._get_pool()
+        async with pool.acquire(timeout=self.timeout * 6) as conn:
+            await conn.execute(canary)  # one simple query: one transaction
 
     # ------------------------------------------------------------ login roles
 

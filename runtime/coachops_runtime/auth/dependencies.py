@@ -24,6 +24,7 @@ from coachops_runtime.auth.service import (
     API_KEY_PREFIX,
     END_USER_AUDIENCE,
     authenticate_api_key,
+    token_subject,
 )
 from coachops_runtime.creators.schemas import Tenant
 from coachops_runtime.creators.service import load_tenant, month_key
@@ -151,10 +152,7 @@ async def creator_context(request: Request, response: Response) -> CreatorContex
         api_key_id, scopes = await authenticate_api_key(session, token)
     else:
         claims = runtime.keys.verify(token, audience=ACCESS_AUDIENCE, token_type="access")
-        try:
-            tenant_id, account_id = uuid.UUID(claims["tid"]), uuid.UUID(claims["sub"])
-        except (ValueError, TypeError) as error:
-            raise Unauthorized() from error
+        tenant_id, account_id = token_subject(claims)
         await session.set_tenant(tenant_id)
         scopes = ALL_SCOPES
     tenant = await _bound_tenant(runtime, session)
@@ -201,11 +199,10 @@ async def end_user_context(request: Request, response: Response) -> EndUserConte
     token = _bearer_token(request)
     runtime = runtime_of(request)
     claims = runtime.keys.verify(token, audience=END_USER_AUDIENCE, token_type="end_user")
+    tenant_id, end_user_id = token_subject(claims)
     try:
-        tenant_id = uuid.UUID(claims["tid"])
-        end_user_id = uuid.UUID(claims["sub"])
         program_id = uuid.UUID(str(claims.get("pid")))
-    except (ValueError, TypeError) as error:
+    except ValueError as error:
         raise Unauthorized() from error
     session = await request_session(request.scope, runtime.pool)
     await session.set_tenant(tenant_id)

@@ -186,12 +186,17 @@ async def login(runtime: Runtime, session: Session, email: str, password: str) -
     return _pair(runtime, account)
 
 
+def token_subject(claims: dict[str, Any]) -> tuple[uuid.UUID, uuid.UUID]:
+    """(tenant, subject) of a verified token; a token without them is refused."""
+    try:
+        return uuid.UUID(claims["tid"]), uuid.UUID(claims["sub"])
+    except (KeyError, ValueError, TypeError, AttributeError) as error:
+        raise Unauthorized() from error
+
+
 async def refresh(runtime: Runtime, session: Session, token: str) -> TokenPair:
     claims = runtime.keys.verify(token, audience=REFRESH_AUDIENCE, token_type="refresh")
-    try:
-        creator_id, account_id = uuid.UUID(claims["tid"]), uuid.UUID(claims["sub"])
-    except (ValueError, TypeError) as error:
-        raise Unauthorized() from error
+    creator_id, account_id = token_subject(claims)
     await session.set_tenant(creator_id)
     account = await AuthRepository(session).account(account_id)
     if account is None or account["token_version"] != claims.get("ver"):
