@@ -33,6 +33,7 @@ from kubernetes_asyncio import client, config
 
 from coachops_crds import constants as c
 from coachops_devstack.controlplane import controlplane_bin
+from coachops_devstack.crds import install_crds
 from coachops_devstack.kubeconfig import service_account_kubeconfig
 from coachops_devstack.paths import REPO_ROOT
 from coachops_devstack.ports import free_port
@@ -237,8 +238,7 @@ async def run(n: int) -> Result:
     operator: ManagedProcess | None = None
     try:
         assert stack.cluster is not None
-        kubectl(stack, "apply", "--server-side", "-f", str(REPO_ROOT / "crds"))
-        kubectl(stack, "wait", "--for=condition=Established", "crd/creators.coachops.dev")
+        install_crds(controlplane_bin("kubectl"), stack.cluster.kubeconfig)
         api = await config.new_client_from_config(config_file=str(stack.cluster.kubeconfig))
         await warm_quota_controller(api)
         # The operator runs as its ServiceAccount with a bearer token, as in a cluster, and

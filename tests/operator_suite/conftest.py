@@ -24,11 +24,11 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from coachops_crds import constants as c
-from coachops_devstack.paths import REPO_ROOT
+from coachops_devstack.crds import install_crds
 from coachops_devstack.ports import free_port
 from coachops_devstack.process import ManagedProcess
 from coachops_devstack.stack import Stack
-from tests.conftest import Cluster
+from tests.conftest import Cluster, kubectl_path
 
 LEASE_SECONDS = 8
 DRIFT_INTERVAL = 5
@@ -129,14 +129,7 @@ class Operator:
 
 @pytest.fixture(scope="session")
 async def crds(cluster: Cluster) -> None:
-    cluster.kubectl("apply", "--server-side", "-f", str(REPO_ROOT / "crds"))
-    cluster.kubectl(
-        "wait",
-        "--for=condition=Established",
-        "--timeout=60s",
-        "crd/creators.coachops.dev",
-        "crd/coachingprograms.coachops.dev",
-    )
+    install_crds(kubectl_path(), cluster.kubeconfig)
     # A fresh controller manager discovers new resources for its quota controller only
     # every 30 s; until then it cannot count CoachingPrograms. Wait for that once here.
     ns = f"quota-warmup-{uuid.uuid4().hex[:6]}"

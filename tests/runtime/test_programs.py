@@ -11,10 +11,11 @@ import pytest
 from kubernetes_asyncio import client as k8s
 
 from coachops_crds.constants import FINALIZER, GROUP, PROGRAM_PLURAL, VERSION, creator_namespace
+from coachops_devstack.crds import install_crds
 from coachops_devstack.paths import REPO_ROOT
 from coachops_runtime.app import create_app
 from coachops_runtime.kit.settings import Settings
-from tests.conftest import Cluster, Database
+from tests.conftest import Cluster, Database, kubectl_path
 from tests.runtime.conftest import Tenants
 
 RBAC = REPO_ROOT / "manifests" / "runtime-rbac.yaml"
@@ -42,16 +43,7 @@ subjects:
 
 @pytest.fixture(scope="module")
 async def runtime_kubeconfig(cluster: Cluster) -> Path:
-    applied = cluster.kubectl(
-        "apply", "--server-side", "--force-conflicts", "-f", str(REPO_ROOT / "crds"), check=False
-    )
-    assert applied.returncode == 0, applied.stderr
-    cluster.kubectl(
-        "wait",
-        "--for=condition=Established",
-        "--timeout=60s",
-        "crd/coachingprograms.coachops.dev",
-    )
+    install_crds(kubectl_path(), cluster.kubeconfig, force_conflicts=True)
     cluster.kubectl("apply", "-f", str(RBAC))
     return await cluster.service_account_kubeconfig("coachops-system", "coachops-runtime")
 

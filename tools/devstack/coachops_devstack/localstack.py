@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 
 from coachops_devstack.controlplane import controlplane_bin
+from coachops_devstack.crds import install_crds
 from coachops_devstack.kubeconfig import service_account_kubeconfig
 from coachops_devstack.ollama import OllamaStack, start_ollama_stack
 from coachops_devstack.paths import REPO_ROOT
@@ -67,14 +68,7 @@ class LocalStack:
         self.stack = await start_stack(self.workdir, keep_workdir=True)
         print(self.stack.timings.table(), flush=True)
         await self._start_ollama()
-        self.kubectl("apply", "--server-side", "-f", str(REPO_ROOT / "crds"))
-        self.kubectl(
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "crd/creators.coachops.dev",
-            "crd/coachingprograms.coachops.dev",
-        )
+        install_crds(controlplane_bin("kubectl"), self.kubeconfig)
         await self._start_operator()
         await self._start_runtime()
         if SAMPLES.exists():
