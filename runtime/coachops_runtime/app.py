@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from coachops_runtime.analytics.endpoints import router as analytics_router
 from coachops_runtime.auth.dependencies import BEARER_SCHEME, bearer_routes
 from coachops_runtime.auth.endpoints import router as auth_router
+from coachops_runtime.container import Runtime
 from coachops_runtime.conversations.endpoints import router as conversations_router
 from coachops_runtime.creators.endpoints import router as creators_router
 from coachops_runtime.endusers.endpoints import router as endusers_router
@@ -20,7 +21,6 @@ from coachops_runtime.kit.middleware import RequestMiddleware
 from coachops_runtime.kit.settings import Settings
 from coachops_runtime.kit.transaction import TransactionMiddleware
 from coachops_runtime.programs.endpoints import router as programs_router
-from coachops_runtime.services import Runtime
 
 DESCRIPTION = """\
 The coachops creator hub and end-user API. Every request runs under its caller's tenant,

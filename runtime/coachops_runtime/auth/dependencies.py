@@ -26,6 +26,7 @@ from coachops_runtime.auth.service import (
     authenticate_api_key,
     token_subject,
 )
+from coachops_runtime.container import Runtime, runtime_of
 from coachops_runtime.creators.schemas import Tenant
 from coachops_runtime.creators.service import load_tenant, month_key
 from coachops_runtime.kit.db import Session
@@ -39,7 +40,6 @@ from coachops_runtime.kit.errors import (
 )
 from coachops_runtime.kit.ratelimit import CacheUnavailableError
 from coachops_runtime.kit.transaction import request_session
-from coachops_runtime.services import Runtime, runtime_of
 
 log = logging.getLogger("coachops.auth")
 END_USER_RATE = 5  # requests per second per end user (burst: the same)

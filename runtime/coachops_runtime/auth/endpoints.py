@@ -25,8 +25,8 @@ from coachops_runtime.auth.schemas import (
     TokenPair,
     TokenRequest,
 )
+from coachops_runtime.container import RuntimeDep, SessionDep
 from coachops_runtime.kit.errors import problems
-from coachops_runtime.services import RuntimeDep, SessionDep
 
 router = APIRouter(tags=["auth"])
 

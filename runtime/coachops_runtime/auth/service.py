@@ -29,6 +29,7 @@ from coachops_runtime.auth.schemas import (
     EndUserToken,
     TokenPair,
 )
+from coachops_runtime.container import Runtime
 from coachops_runtime.creators.repository import CreatorRepository
 from coachops_runtime.creators.service import load_tenant
 from coachops_runtime.kit.db import IntegrityError, Session
@@ -39,7 +40,6 @@ from coachops_runtime.kit.errors import (
     TenantSuspended,
     Unauthorized,
 )
-from coachops_runtime.services import Runtime
 
 log = logging.getLogger("coachops.auth")
 

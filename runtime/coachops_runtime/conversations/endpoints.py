@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response, status
 
 from coachops_runtime.auth.dependencies import ConversationsRead, ConversationsWrite, EndUserDep
+from coachops_runtime.container import RuntimeDep
 from coachops_runtime.conversations import service
 from coachops_runtime.conversations.schemas import (
     ConversationPublic,
@@ -19,7 +20,6 @@ from coachops_runtime.conversations.schemas import (
 )
 from coachops_runtime.kit.errors import problems
 from coachops_runtime.kit.pagination import Page
-from coachops_runtime.services import RuntimeDep
 
 router = APIRouter(tags=["conversations"])
 Cursor = Annotated[str | None, Query(max_length=500)]

@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 from coachops_runtime.auth.dependencies import CreatorContext, EndUserContext, ai_gate
+from coachops_runtime.container import Runtime
 from coachops_runtime.conversations.repository import ConversationRepository
 from coachops_runtime.conversations.schemas import (
     ConversationPublic,
@@ -18,7 +19,6 @@ from coachops_runtime.conversations.schemas import (
 )
 from coachops_runtime.kit.errors import BadRequest, NotFound
 from coachops_runtime.kit.pagination import Page, decode_cursor, decode_keyset, encode_cursor
-from coachops_runtime.services import Runtime
 
 ConversationPage = Page[ConversationPublic]
 MessagePage = Page[MessagePublic]

@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from coachops_runtime.auth.dependencies import CreatorDep
+from coachops_runtime.container import RuntimeDep
 from coachops_runtime.creators import service
 from coachops_runtime.creators.schemas import CreatorPublic, UsagePublic
 from coachops_runtime.kit.errors import problems
-from coachops_runtime.services import RuntimeDep
 
 router = APIRouter(prefix="/v1/creator", tags=["creator"])
 

@@ -8,11 +8,11 @@ from pydantic import ValidationError
 
 from coachops_crds.constants import creator_namespace, tenant_redis_prefix
 from coachops_crds.models import Plan
+from coachops_runtime.container import Runtime
 from coachops_runtime.creators.repository import CreatorRepository
 from coachops_runtime.creators.schemas import CreatorPublic, PlanPublic, Tenant, UsagePublic
 from coachops_runtime.kit.db import Session
 from coachops_runtime.kit.ratelimit import CacheUnavailableError, Limiter
-from coachops_runtime.services import Runtime
 
 
 def month_key(tenant: Tenant) -> str:

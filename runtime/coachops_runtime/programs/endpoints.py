@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Response, status
 
 from coachops_runtime.auth.dependencies import ProgramsRead, ProgramsWrite
 from coachops_runtime.auth.schemas import Accepted
+from coachops_runtime.container import RuntimeDep
 from coachops_runtime.kit.errors import problems
 from coachops_runtime.programs import service
 from coachops_runtime.programs.schemas import (
@@ -16,7 +17,6 @@ from coachops_runtime.programs.schemas import (
     ProgramStatus,
     ProgramUpdate,
 )
-from coachops_runtime.services import RuntimeDep
 
 router = APIRouter(prefix="/v1/programs", tags=["programs"])
 NamePath = Annotated[
