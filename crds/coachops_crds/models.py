@@ -91,11 +91,16 @@ def conditions_field() -> Any:
 class Contact(CrdModel):
     """Who to reach about this tenant."""
 
-    name: str = Field("", max_length=200, description="Contact person's name.")
+    name: str = Field(
+        "", max_length=200, description="Contact person's name, for people reading the object."
+    )
     email: str = Field(
         max_length=254,
         pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
-        description="Contact e-mail address for billing and incidents.",
+        description=(
+            "Contact e-mail address: the only address that may sign up as the creator's "
+            "account (POST /v1/auth/signup)."
+        ),
     )
 
 
@@ -104,16 +109,36 @@ class Plan(CrdModel):
 
     name: str = Field("starter", max_length=63, description="Plan name, shown in listings.")
     max_programs: int = Field(
-        3, ge=0, le=10_000, description="Most CoachingPrograms the creator may run."
+        3,
+        ge=0,
+        le=10_000,
+        description=(
+            "Most CoachingPrograms the creator may have: the tenant namespace's ResourceQuota "
+            "counts them and the runtime's API refuses more."
+        ),
     )
     max_end_users: int = Field(
-        1_000, ge=0, le=10_000_000, description="Most end users enrolled across programs."
+        1_000,
+        ge=0,
+        le=10_000_000,
+        description="Most end users across programs; the runtime's API refuses more.",
     )
     messages_per_month: int = Field(
-        10_000, ge=0, le=1_000_000_000, description="Monthly AI message quota across programs."
+        10_000,
+        ge=0,
+        le=1_000_000_000,
+        description=(
+            "Monthly quota of AI messages across programs (UTC months), taken by the runtime "
+            "when it accepts an end user's message for an AI reply; 429 once used up."
+        ),
     )
     requests_per_second: int = Field(
-        10, ge=1, le=10_000, description="Sustained API request rate allowed for the tenant."
+        10,
+        ge=1,
+        le=10_000,
+        description=(
+            "Sustained rate of the tenant's creator-API requests; the runtime answers 429 above it."
+        ),
     )
     cpu: Quantity = quantity(
         "2", "Total CPU the tenant namespace may request and use (ResourceQuota)."
@@ -179,17 +204,17 @@ class RuntimeSpec(CrdModel):
 
 
 class AllowedModels(CrdModel):
-    """Ollama models the creator's programs may use."""
+    """Ollama models the creator's programs may use (an allow-list not enforced yet)."""
 
     chat: list[str] = Field(
         default_factory=lambda: ["coachops/tiny-chat:latest"],
         max_length=20,
-        description="Chat models programs may select.",
+        description="Chat models programs may select. Not enforced yet (planned).",
     )
     embedding: list[str] = Field(
         default_factory=lambda: ["coachops/minilm:latest"],
         max_length=20,
-        description="Embedding models programs may select.",
+        description="Embedding models programs may select. Not enforced yet (planned).",
     )
 
 
@@ -204,8 +229,10 @@ class CreatorSpec(CrdModel):
     isolation: Literal["shared", "dedicated"] = Field(
         "shared",
         description=(
-            "shared: served by the shared runtime. dedicated: a runtime Deployment in the "
-            "tenant namespace with its own database role and Redis user."
+            "shared: served by the shared runtime. dedicated: the operator also makes a "
+            "runtime Deployment, Service and autoscaler in the tenant namespace and a Redis "
+            "user for the tenant; a runtime serving one tenant with the tenant's own database "
+            "role is planned (today's runtime refuses to start with it)."
         ),
     )
     runtime: RuntimeSpec = Field(
@@ -213,7 +240,11 @@ class CreatorSpec(CrdModel):
         description="Dedicated runtime size; ignored when isolation is shared.",
     )
     models: AllowedModels = Field(
-        default_factory=AllowedModels, description="Models the creator's programs may use."
+        default_factory=AllowedModels,
+        description=(
+            "Models the creator's programs may use. Not enforced yet (planned): a program may "
+            "name any model."
+        ),
     )
     reclaim_policy: Literal["Retain", "Delete"] = Field(
         "Retain",
@@ -287,41 +318,59 @@ class CreatorStatus(CrdModel):
 class Persona(CrdModel):
     """Who the AI coach is and how it speaks."""
 
-    name: str = Field(min_length=1, max_length=100, description="The coach's name.")
-    instructions: str = Field(
-        "", max_length=20_000, description="System instructions for the coach."
+    name: str = Field(
+        min_length=1, max_length=100, description="The coach's name. Not used yet (planned)."
     )
-    tone: str = Field("warm", max_length=100, description="Tone of voice, e.g. warm, direct.")
+    instructions: str = Field(
+        "",
+        max_length=20_000,
+        description="System instructions for the coach. Not used yet (planned).",
+    )
+    tone: str = Field(
+        "warm",
+        max_length=100,
+        description="Tone of voice, e.g. warm, direct. Not used yet (planned).",
+    )
     language: str = Field(
         "en",
         pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$",
-        description="BCP 47 language tag the coach answers in.",
+        description="BCP 47 language tag the coach answers in. Not used yet (planned).",
     )
 
 
 class ModelSpec(CrdModel):
-    """Models used for replies and for knowledge retrieval."""
+    """Models for replies and for knowledge retrieval."""
 
     chat: str = Field(
-        "coachops/tiny-chat:latest", min_length=1, max_length=200, description="Chat model."
+        "coachops/tiny-chat:latest",
+        min_length=1,
+        max_length=200,
+        description="Chat model. Not pulled or used yet (planned).",
     )
     embedding: str = Field(
         "coachops/minilm:latest",
         min_length=1,
         max_length=200,
-        description="Embedding model; immutable because stored vectors depend on it.",
+        description=(
+            "Embedding model. Not pulled or used yet (planned); immutable already, because "
+            "the vectors it will store depend on it."
+        ),
         json_schema_extra={
             "x-kubernetes-validations": [
                 cel("self == oldSelf", "model.embedding is immutable: create a new program")
             ]
         },
     )
-    temperature: float = Field(0.7, ge=0, le=2, description="Sampling temperature.")
-    max_tokens: int = Field(512, ge=1, le=8192, description="Most tokens in one reply.")
+    temperature: float = Field(
+        0.7, ge=0, le=2, description="Sampling temperature. Not used yet (planned)."
+    )
+    max_tokens: int = Field(
+        512, ge=1, le=8192, description="Most tokens in one reply. Not used yet (planned)."
+    )
 
 
 class KnowledgeSource(CrdModel):
-    """One source of knowledge the coach retrieves from."""
+    """One source of knowledge for the coach. Not ingested yet (planned)."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -334,10 +383,16 @@ class KnowledgeSource(CrdModel):
         }
     )
 
-    name: str = Field(min_length=1, max_length=100, description="Name of the source.")
-    text: str | None = Field(None, max_length=100_000, description="Inline document text.")
+    name: str = Field(
+        min_length=1, max_length=100, description="Name of the source. Not used yet (planned)."
+    )
+    text: str | None = Field(
+        None, max_length=100_000, description="Inline document text. Not ingested yet (planned)."
+    )
     config_map_ref: str | None = Field(
-        None, max_length=253, description="ConfigMap in the program's namespace to ingest."
+        None,
+        max_length=253,
+        description="ConfigMap in the program's namespace to ingest. Not read yet (planned).",
     )
 
 
@@ -345,7 +400,7 @@ Channel = Literal["web", "telegram", "whatsapp", "sms", "email", "slack"]
 
 
 class ChannelSpec(CrdModel):
-    """One channel the coach talks on."""
+    """One channel the coach is to talk on. No channel is served yet (planned)."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -358,61 +413,108 @@ class ChannelSpec(CrdModel):
         }
     )
 
-    type: Channel = Field(description="web, telegram, whatsapp, sms, email or slack.")
-    enabled: bool = Field(True, description="Whether the channel accepts and sends messages.")
+    type: Channel = Field(
+        description="web, telegram, whatsapp, sms, email or slack. Not served yet (planned)."
+    )
+    enabled: bool = Field(
+        True,
+        description=(
+            "Whether the channel is on. Counted in status.channels; accepting and sending "
+            "messages on it is planned."
+        ),
+    )
     secret_ref: str | None = Field(
-        None, max_length=253, description="Secret in the namespace holding the channel's tokens."
+        None,
+        max_length=253,
+        description="Secret in the namespace holding the channel's tokens. Not read yet (planned).",
     )
 
 
 class QuietHours(CrdModel):
-    """Local-time window in which the coach never reaches out."""
+    """Local-time window in which the coach is never to reach out."""
 
-    start: str = Field("21:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="HH:MM.")
-    end: str = Field("08:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="HH:MM.")
+    start: str = Field(
+        "21:00",
+        pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+        description="Start, HH:MM local time. Not enforced yet (planned).",
+    )
+    end: str = Field(
+        "08:00",
+        pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+        description="End, HH:MM local time. Not enforced yet (planned).",
+    )
 
 
 class CheckIn(CrdModel):
-    """A scheduled check-in, evaluated in each end user's time zone."""
+    """A check-in to send on a schedule in each end user's time zone. Not sent yet (planned)."""
 
-    name: str = Field(min_length=1, max_length=63, description="Name of the check-in.")
-    cron: str = Field(
-        min_length=9, max_length=100, description="Five-field cron expression, e.g. 0 9 * * *."
+    name: str = Field(
+        min_length=1, max_length=63, description="Name of the check-in. Not used yet (planned)."
     )
-    message: str = Field("", max_length=2_000, description="Prompt for the check-in message.")
+    cron: str = Field(
+        min_length=9,
+        max_length=100,
+        description="Five-field cron expression, e.g. 0 9 * * *. Not scheduled yet (planned).",
+    )
+    message: str = Field(
+        "",
+        max_length=2_000,
+        description="Prompt for the check-in message. Not used yet (planned).",
+    )
 
 
 class Proactive(CrdModel):
-    """When the coach reaches out on its own."""
+    """When the coach is to reach out on its own."""
 
     check_ins: list[CheckIn] = Field(
-        default_factory=list, max_length=20, description="Scheduled check-ins."
+        default_factory=list,
+        max_length=20,
+        description="Scheduled check-ins. Not sent yet (planned).",
     )
     inactivity_nudge_hours: int = Field(
-        0, ge=0, le=24 * 90, description="Nudge after this many hours of silence; 0 disables."
+        0,
+        ge=0,
+        le=24 * 90,
+        description=("Nudge after this many hours of silence; 0 disables. Not sent yet (planned)."),
     )
     quiet_hours: QuietHours = Field(
-        default_factory=QuietHours, description="No outreach in this local-time window."
+        default_factory=QuietHours,
+        description="No outreach in this local-time window. Not enforced yet (planned).",
     )
-    max_per_day: int = Field(3, ge=0, le=48, description="Most proactive messages per user/day.")
+    max_per_day: int = Field(
+        3,
+        ge=0,
+        le=48,
+        description="Most proactive messages per user per day. Not enforced yet (planned).",
+    )
 
 
 class Limits(CrdModel):
     """Per-program limits."""
 
     messages_per_user_per_day: int = Field(
-        100, ge=1, le=100_000, description="Most AI replies per end user per day."
+        100,
+        ge=1,
+        le=100_000,
+        description="Most AI replies per end user per day. Not enforced yet (planned).",
     )
 
 
 class Safety(CrdModel):
-    """What the coach does when a conversation needs a human."""
+    """What the coach is to do when a conversation needs a human."""
 
     escalation_email: str = Field(
-        "", max_length=254, description="Where escalations are sent; empty disables e-mail."
+        "",
+        max_length=254,
+        description=(
+            "Where escalations are to be sent; empty disables e-mail. Not enforced yet: "
+            "nothing escalates (planned)."
+        ),
     )
     blocked_topics: list[str] = Field(
-        default_factory=list, max_length=50, description="Topics the coach declines."
+        default_factory=list,
+        max_length=50,
+        description="Topics the coach is to decline. Not enforced yet (planned).",
     )
 
 
@@ -420,31 +522,58 @@ class CoachingProgramSpec(CrdModel):
     """Desired state of an AI coaching program."""
 
     title: str = Field(min_length=1, max_length=200, description="Program title.")
-    persona: Persona = Field(description="The coach's persona.")
-    model: ModelSpec = Field(default_factory=ModelSpec, description="Models to use.")
+    persona: Persona = Field(
+        description="The coach's persona. Stored; no AI coach replies with it yet (planned)."
+    )
+    model: ModelSpec = Field(
+        default_factory=ModelSpec,
+        description="Models to use. No model is pulled and nothing replies yet (planned).",
+    )
     knowledge: list[KnowledgeSource] = Field(
-        default_factory=list, max_length=100, description="Knowledge the coach retrieves from."
+        default_factory=list,
+        max_length=100,
+        description="Knowledge the coach is to retrieve from. Not ingested yet (planned).",
     )
     channels: list[ChannelSpec] = Field(
         default_factory=lambda: [ChannelSpec(type="web")],
         max_length=6,
-        description="Channels, at most one of each type.",
+        description=(
+            "Channels, at most one of each type. The operator counts the enabled ones in "
+            "status.channels; no channel sends or receives messages yet, and the end-user API "
+            "accepts messages whatever is listed here (planned)."
+        ),
         json_schema_extra={
             "x-kubernetes-list-type": "map",
             "x-kubernetes-list-map-keys": ["type"],
         },
     )
-    proactive: Proactive = Field(default_factory=Proactive, description="Proactive outreach.")
-    limits: Limits = Field(default_factory=Limits, description="Per-program limits.")
-    safety: Safety = Field(default_factory=Safety, description="Escalation policy.")
+    proactive: Proactive = Field(
+        default_factory=Proactive,
+        description="Proactive outreach. Nothing is sent on its own yet (planned).",
+    )
+    limits: Limits = Field(
+        default_factory=Limits, description="Per-program limits. Not enforced yet (planned)."
+    )
+    safety: Safety = Field(
+        default_factory=Safety, description="Escalation policy. Not enforced yet (planned)."
+    )
 
 
 class CoachingProgramStatus(CrdModel):
     """Observed state of a program."""
 
     program_id: str = Field("", description="The program's id in the database.")
-    model_pull_percent: int = Field(0, description="Chat model pull progress, 0-100.")
-    endpoints: dict[str, str] = Field(default_factory=dict, description="Webhook URL per channel.")
+    model_pull_percent: int = Field(
+        0,
+        description=(
+            "Chat model pull progress, 0-100. Not reported yet: the operator pulls no model, "
+            "so it stays 0 (planned)."
+        ),
+    )
+    endpoints: dict[str, str] = Field(
+        default_factory=dict,
+        description="Webhook URL per channel. Not set yet: no channel has a webhook (planned).",
+    )
     channels: int = Field(0, description="Number of enabled channels.")
     observed_generation: int = Field(0, description="Last .metadata.generation reconciled.")
     conditions: list[Condition] = conditions_field()

@@ -167,7 +167,8 @@ def creator_crd() -> dict[str, Any]:
         scope="Cluster",
         description=(
             "A creator is a coachops tenant: it gets a namespace, a database role bound to "
-            "its rows, a Redis user, a vector-store database and, if dedicated, its own runtime."
+            "its rows, Redis and vector-store space and, if dedicated, runtime objects of its "
+            "own."
         ),
         spec=CreatorSpec,
         status=CreatorStatus,
@@ -208,14 +209,14 @@ def program_crd() -> dict[str, Any]:
         scope="Namespaced",
         description=(
             "An AI coaching program owned by the creator whose namespace holds it: persona, "
-            "models, knowledge, channels and proactive outreach."
+            "models, knowledge, channels and proactive outreach. The operator validates it and "
+            "copies it into the tenant's database; each field says what acts on it today."
         ),
         spec=CoachingProgramSpec,
         status=CoachingProgramStatus,
         columns=[
             _condition_column("Ready", "Ready"),
             {"name": "Model", "type": "string", "jsonPath": ".spec.model.chat"},
-            _condition_column("ModelReady", "ModelReady"),
             {"name": "Channels", "type": "integer", "jsonPath": ".status.channels"},
         ],
         rules=[
