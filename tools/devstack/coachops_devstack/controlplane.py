@@ -20,7 +20,6 @@ from coachops_devstack.ports import free_port
 from coachops_devstack.process import ManagedProcess
 
 KUBERNETES_VERSION = "v1.36.3"
-ETCD_VERSION = "v3.6.8"
 
 
 def controlplane_bin(name: str) -> Path:
