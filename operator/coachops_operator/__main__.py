@@ -2,7 +2,10 @@
 
 Serves a liveness endpoint (``--liveness-port``, ``/healthz``) and Prometheus metrics
 (``--metrics-port``, ``/metrics``) from the moment it starts, standby included. Without
-``--standalone``, replicas elect a leader on a Lease and only the leader reconciles.
+``--standalone``, replicas elect a leader on a Lease and only the leader reconciles; a
+leader that loses the Lease, or cannot renew it in time, exits at once with code 3
+(``fence.py``). Settings that do not validate, or credentials the operator cannot use,
+end it at start-up with code 2 and one line saying why.
 """
 
 from __future__ import annotations
@@ -28,10 +31,11 @@ import kopf  # noqa: E402
 import uvloop  # noqa: E402
 from aiohttp import web  # noqa: E402
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest  # noqa: E402
+from pydantic import ValidationError  # noqa: E402
 
-from coachops_operator import kube, metrics  # noqa: E402
-from coachops_operator.leader import LeaseElector, LostLeadershipError  # noqa: E402
-from coachops_operator.settings import OperatorSettings  # noqa: E402
+from coachops_operator import credentials, kube, metrics, settings  # noqa: E402
+from coachops_operator.leader import LeaseElector  # noqa: E402
+from coachops_operator.validation import first_problem  # noqa: E402
 
 log = logging.getLogger("coachops_operator")
 
@@ -89,9 +93,22 @@ async def _serve(host: str, port: int, path: str, handler: object) -> web.AppRun
 
 
 async def run(args: argparse.Namespace) -> int:
+    try:
+        config = settings.load()  # fail fast on missing or invalid settings
+        # Credentials the operator cannot use (an unsupported kubeconfig user, an exec
+        # plugin that fails) end it here, not in a retry loop inside kopf.
+        login = credentials.load()
+        await login.headers()  # runs an exec plugin once
+    except ValidationError as error:
+        field, _, problem = first_problem(error).partition(": ")
+        log.error("invalid setting COACHOPS_OPERATOR_%s: %s", field.upper(), problem)
+        return 2
+    except kopf.LoginError as error:
+        log.error("cannot log in to the Kubernetes API: %s", error)
+        return 2
     from coachops_operator import handlers  # noqa: F401 - registers the handlers with kopf
 
-    settings = OperatorSettings()  # fail fast on missing settings
+    api = kube.KubeClient(login)
     health = Health()
     runners = [
         await _serve(args.host, args.liveness_port, "/healthz", health.healthz),
@@ -101,17 +118,16 @@ async def run(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    api = kube.KubeClient.from_environment()
     elector: LeaseElector | None = None
     code = 0
     try:
         if not args.standalone:
             elector = LeaseElector(
                 api,
-                name=settings.lease_name,
-                namespace=settings.lease_namespace,
+                name=config.lease_name,
+                namespace=config.lease_namespace,
                 identity=args.identity,
-                duration=settings.lease_seconds,
+                duration=config.lease_seconds,
             )
             acquiring = asyncio.create_task(elector.acquire())
             stopping = asyncio.create_task(stop.wait())
@@ -131,13 +147,11 @@ async def run(args: argparse.Namespace) -> int:
         keeper = asyncio.create_task(elector.keep()) if elector else None
         if keeper is not None:
             waiters.add(keeper)
+        # The keeper renews the Lease while kopf works and while it stops; losing the Lease
+        # ends the process from inside the keeper.
         done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        if (
-            keeper is not None
-            and keeper in done
-            and isinstance(keeper.exception(), LostLeadershipError)
-        ):
-            log.error("lost leadership: %s; stopping", keeper.exception())
+        if keeper is not None and keeper in done:
+            log.error("the Lease keeper ended: %r; stopping", keeper.exception())
             code = 1
         stop_flag.set()
         with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):

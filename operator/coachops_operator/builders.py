@@ -454,12 +454,24 @@ def runtime_objects(creator: CreatorRef, spec: CreatorSpec, env: RuntimeEnv) -> 
     ]
 
 
-RUNTIME_KINDS = (
-    ("apps/v1", "Deployment"),
-    ("v1", "Service"),
-    ("autoscaling/v2", "HorizontalPodAutoscaler"),
-    ("policy/v1", "PodDisruptionBudget"),
-)
+def _shapes() -> dict[str, Manifest]:
+    """One manifest of each kind the builders make: the fields ``children.Children``
+    keeps of live objects."""
+    spec = CreatorSpec.model_validate(
+        {"displayName": "x", "contact": {"email": "x@x.x"}, "isolation": "dedicated"}
+    )
+    ref = CreatorRef("shape", "uid")
+    made = [
+        namespace(ref),
+        *namespaced_children(ref, spec),
+        *runtime_objects(ref, spec, RuntimeEnv(image="i", chroma_url="u")),
+    ]
+    shapes = {m["kind"]: m for m in made}
+    shapes["Secret"] = credentials_secret(ref, {})
+    return shapes
+
+
+SHAPES = _shapes()
 
 
 def key(manifest: Manifest) -> tuple[str, str, str]:

@@ -40,10 +40,6 @@ class Observation:
     def false(cls, type_: str, reason: str, message: str = "") -> Observation:
         return cls(type_, "False", reason, message)
 
-    @classmethod
-    def unknown(cls, type_: str, reason: str, message: str = "") -> Observation:
-        return cls(type_, "Unknown", reason, message)
-
 
 def now_rfc3339() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")

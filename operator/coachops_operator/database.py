@@ -25,6 +25,7 @@ from typing import Any
 import asyncpg
 
 from coachops_crds.rls import CONTEXT_GROUP, POLICIES, TENANT_GROUP
+from coachops_operator import fence
 
 CANARY_NAME = "_coachops_probe_canary"
 CANARY_ID = uuid.UUID("00000000-0000-4000-8000-00000000c0de")
@@ -45,15 +46,6 @@ STORE_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
 )
-
-
-class DatabaseError(Exception):
-    """A database step failed; ``reason`` is a CamelCase condition reason."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
 
 
 def describe(error: BaseException) -> str:
@@ -105,6 +97,17 @@ def _role_row_problems(found: Mapping[str, Any]) -> list[str]:
     if found["context_member"]:
         problems.append(f"database role {role} may name any tenant (member of {CONTEXT_GROUP})")
     return problems
+
+
+# A login role's attributes, group memberships and tenant binding (condition: which roles).
+_ROLE_STATE = f"""
+SELECT r.rolname, r.rolcanlogin, r.rolsuper, r.rolbypassrls, r.rolcreaterole,
+       pg_has_role(r.rolname, {quote_literal(TENANT_GROUP)}, 'MEMBER') AS member,
+       pg_has_role(r.rolname, {quote_literal(CONTEXT_GROUP)}, 'MEMBER') AS context_member,
+       b.creator_id AS bound
+FROM pg_roles r LEFT JOIN tenant_db_roles b ON b.role_name = r.rolname
+WHERE {{condition}}
+"""
 
 
 @dataclass(frozen=True)
@@ -222,12 +225,19 @@ class Database:
             self._pool = None
 
     @asynccontextmanager
-    async def transaction(self, tenant: uuid.UUID | None = None) -> AsyncIterator[Any]:
-        """A connection in a transaction, with the tenant context set when given."""
+    async def _connection(self) -> AsyncIterator[Any]:
+        """A pooled connection; every statement of the operator runs on one of these."""
         pool = await self._get_pool()
         # Waiting for a pooled connection is queueing, not an outage: allow much longer
         # than the connect timeout before calling the database unavailable.
-        async with pool.acquire(timeout=self.timeout * 6) as conn, conn.transaction():
+        async with pool.acquire(timeout=self.timeout * 6) as conn:
+            fence.check()  # a leader that froze while it waited must not write when it wakes
+            yield conn
+
+    @asynccontextmanager
+    async def transaction(self, tenant: uuid.UUID | None = None) -> AsyncIterator[Any]:
+        """A connection in a transaction, with the tenant context set when given."""
+        async with self._connection() as conn, conn.transaction():
             if tenant is not None:
                 await conn.execute("SELECT set_config('coachops.tenant_id', $1, true)", str(tenant))
             yield conn
@@ -241,8 +251,7 @@ class Database:
         it happens or none. Values are inlined as literals (the pool pins
         standard_conforming_strings, under which doubling quotes is exact quoting).
         """
-        pool = await self._get_pool()
-        async with pool.acquire(timeout=self.timeout * 6) as conn:
+        async with self._connection() as conn:
             await conn.execute(_provision_sql(row, role, scram_verifier(password)))
 
     async def tenant_state(self, tenant: uuid.UUID) -> tuple[bool, int] | None:
@@ -267,8 +276,7 @@ class Database:
                 0,
             )
         )
-        pool = await self._get_pool()
-        async with pool.acquire(timeout=self.timeout * 6) as conn:
+        async with self._connection() as conn:
             await conn.execute(canary)  # one simple query: one transaction
 
     # ------------------------------------------------------------ login roles
@@ -278,52 +286,25 @@ class Database:
         async with self.transaction() as conn:
             await conn.execute(f"ALTER ROLE {quote_ident(role)} PASSWORD {verifier}")
 
+    async def _role_states(self, condition: str, value: str) -> list[Any]:
+        async with self.transaction() as conn:
+            rows: list[Any] = await conn.fetch(_ROLE_STATE.format(condition=condition), value)
+        return rows
+
     async def role_problems(self, role: str, tenant: uuid.UUID) -> list[str]:
         """What is wrong with the tenant's role (empty when nothing is)."""
-        async with self.transaction() as conn:
-            found = await conn.fetchrow(
-                """
-                SELECT r.rolname, r.rolcanlogin, r.rolsuper, r.rolbypassrls, r.rolcreaterole,
-                       pg_has_role(r.rolname, $2, 'MEMBER') AS member,
-                       pg_has_role(r.rolname, $3, 'MEMBER') AS context_member,
-                       (SELECT creator_id FROM tenant_db_roles WHERE role_name = r.rolname)
-                           AS bound
-                FROM pg_roles r WHERE r.rolname = $1
-                """,
-                role,
-                TENANT_GROUP,
-                CONTEXT_GROUP,
-            )
-        if found is None:
+        rows = await self._role_states("r.rolname = $1", role)
+        if not rows:
             return [f"database role {role} is missing"]
-        problems = _role_row_problems(found)
-        if found["bound"] != tenant:
+        problems = _role_row_problems(rows[0])
+        if rows[0]["bound"] != tenant:
             problems.append(f"database role {role} is not bound to its tenant")
         return problems
 
     async def all_role_problems(self, prefix: str) -> dict[str, tuple[list[str], uuid.UUID | None]]:
         """role_problems() for every role whose name starts with ``prefix``, in one query."""
-        async with self.transaction() as conn:
-            rows = await conn.fetch(
-                """
-                SELECT r.rolname, r.rolcanlogin, r.rolsuper, r.rolbypassrls, r.rolcreaterole,
-                       pg_has_role(r.rolname, $2, 'MEMBER') AS member,
-                       pg_has_role(r.rolname, $3, 'MEMBER') AS context_member,
-                       b.creator_id AS bound
-                FROM pg_roles r LEFT JOIN tenant_db_roles b ON b.role_name = r.rolname
-                WHERE starts_with(r.rolname, $1)
-                """,
-                prefix,
-                TENANT_GROUP,
-                CONTEXT_GROUP,
-            )
-        return {
-            row["rolname"]: (
-                _role_row_problems(row),
-                row["bound"],
-            )
-            for row in rows
-        }
+        rows = await self._role_states("starts_with(r.rolname, $1)", prefix)
+        return {row["rolname"]: (_role_row_problems(row), row["bound"]) for row in rows}
 
     async def disable_role(self, role: str) -> None:
         async with self.transaction() as conn:

@@ -13,9 +13,6 @@ from typing import Any
 
 from coachops_operator.builders import Manifest, parse_quantity
 
-# Fields the drift check leaves alone: the autoscaler owns a running Deployment's replicas.
-IGNORED_WHEN_AUTOSCALED = ("spec", "replicas")
-
 
 def _same_scalar(want: Any, have: Any) -> bool:
     if want == have:
@@ -52,6 +49,7 @@ def comparable(manifest: Manifest, *, autoscaled: bool) -> Manifest:
         # Values are never compared (nor kept in memory); only that every key is there.
         out["data"] = {k: ... for k in manifest.get("data", {})}
     if autoscaled and manifest.get("kind") == "Deployment":
+        # The autoscaler owns a running Deployment's replicas.
         spec = dict(out.get("spec", {}))
         spec.pop("replicas", None)
         out["spec"] = spec

@@ -1,4 +1,4 @@
-"""A small Kubernetes API client on aiohttp: server-side apply, get, list, delete, patch.
+"""A small Kubernetes API client on aiohttp: server-side apply, get, list, delete.
 
 Server-side apply with one field manager makes every write idempotent: applying the same
 manifest twice changes nothing, and applying it over an edited or deleted object repairs
@@ -6,7 +6,11 @@ it. That is what lets a reconcile run again after a crash without creating dupli
 
 The operator speaks plain JSON to the API and needs none of a generated client's models:
 not importing one keeps ~50 MB out of the process and a model round trip out of every
-call. Credentials are the ones kopf logs in with (``login``), so both agree.
+call. kopf's own session is made here too (``kopf_login``), from the same credentials
+(``credentials.py``), so both agree. Every request of either first passes the leader's
+fence (``fence.py``). An answer of 429 (the apiserver's priority and fairness shedding
+load) is retried after its Retry-After, a few times; a 401 renews credentials that can be
+renewed (exec plugin, token file) and is tried once more.
 """
 
 from __future__ import annotations
@@ -17,46 +21,46 @@ import json
 import os
 import ssl
 import tempfile
-import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
 import kopf
 
-FIELD_MANAGER = "coachops-operator"
-SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
-TOKEN_REREAD_SECONDS = 60.0  # projected ServiceAccount tokens rotate; re-read like client-go
+from coachops_operator import fence
+from coachops_operator.credentials import Credentials, load
+from coachops_operator.kinds import BY_KIND
 
-# kind -> (plural, namespaced)
-_RESOURCES: dict[str, tuple[str, bool]] = {
-    "Namespace": ("namespaces", False),
-    "ServiceAccount": ("serviceaccounts", True),
-    "Secret": ("secrets", True),
-    "Service": ("services", True),
-    "ResourceQuota": ("resourcequotas", True),
-    "LimitRange": ("limitranges", True),
-    "Role": ("roles", True),
-    "ClusterRole": ("clusterroles", False),
-    "RoleBinding": ("rolebindings", True),
-    "NetworkPolicy": ("networkpolicies", True),
-    "Deployment": ("deployments", True),
-    "HorizontalPodAutoscaler": ("horizontalpodautoscalers", True),
-    "PodDisruptionBudget": ("poddisruptionbudgets", True),
-    "Lease": ("leases", True),
-    "Creator": ("creators", False),
-    "CoachingProgram": ("coachingprograms", True),
-}
+FIELD_MANAGER = "coachops-operator"
+THROTTLE_RETRIES = 5  # 429 answers retried per request
+RETRY_AFTER_DEFAULT = 1.0  # seconds, when a 429 names none
+RETRY_AFTER_MAX = 10.0  # never wait longer than this for one retry
+STATUS_MESSAGE_MAX = 500
 
 
 class KubeError(Exception):
-    """The API answered with an error status (or could not be asked)."""
+    """The API answered with an error status; ``message`` is its Status object's message."""
 
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(f"HTTP {status} {reason}")
+    def __init__(self, status: int, reason: str, message: str = "") -> None:
+        text = f"HTTP {status} {reason}"
+        super().__init__(f"{text}: {message}" if message else text)
         self.status = status
         self.reason = reason
+        self.message = message
+
+    @classmethod
+    def from_answer(cls, status: int, reason: str, payload: bytes) -> KubeError:
+        """The error of an answer whose body may be a ``Status`` (the apiserver's errors)."""
+        message = ""
+        try:
+            body = json.loads(payload) if payload else None
+        except ValueError:
+            body = None
+        if isinstance(body, Mapping) and body.get("kind") == "Status":
+            message = str(body.get("message") or "")[:STATUS_MESSAGE_MAX]
+        return cls(status, reason, message)
 
 
 # What a call to the API can raise: an error status, or no answer at all.
@@ -68,30 +72,14 @@ KUBE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def in_cluster() -> bool:
-    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and not os.environ.get("KUBECONFIG")
-
-
-def login(settings: kopf.OperatorSettings | None = None) -> kopf.ConnectionInfo:
-    """The connection kopf and this client share: in-cluster, else the kubeconfig."""
-    settings = settings or kopf.OperatorSettings()
-    if in_cluster():
-        host = os.environ["KUBERNETES_SERVICE_HOST"]
-        port = os.environ.get("KUBERNETES_SERVICE_PORT", "443")
-        host = f"[{host}]" if ":" in host else host
-        namespace_file = SERVICE_ACCOUNT_DIR / "namespace"
-        return kopf.ConnectionInfo(
-            server=f"https://{host}:{port}",
-            ca_path=str(SERVICE_ACCOUNT_DIR / "ca.crt"),
-            token=(SERVICE_ACCOUNT_DIR / "token").read_text().strip(),
-            default_namespace=namespace_file.read_text().strip()
-            if namespace_file.exists()
-            else None,
-        )
-    info = kopf.login_with_kubeconfig(settings=settings)
-    if info is None:
-        raise kopf.LoginError("no KUBECONFIG, no ~/.kube/config and not in a cluster")
-    return info
+def retry_after(value: str | None) -> float:
+    """Seconds to wait before retrying a 429: its Retry-After (whole seconds, as the
+    apiserver sends it), bounded; a default when it names none or nothing readable."""
+    try:
+        seconds = float(value) if value is not None else RETRY_AFTER_DEFAULT
+    except ValueError:
+        seconds = RETRY_AFTER_DEFAULT
+    return min(max(seconds, 0.0), RETRY_AFTER_MAX)
 
 
 def _pem(data: str | bytes) -> bytes:
@@ -125,42 +113,81 @@ def _ssl_context(info: kopf.ConnectionInfo) -> ssl.SSLContext:
     return context
 
 
+async def _fenced(_session: aiohttp.ClientSession, _context: SimpleNamespace, _params: Any) -> None:
+    fence.check()
+
+
+def _session(credentials: Credentials, **options: Any) -> aiohttp.ClientSession:
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(_fenced)
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(
+            ssl=_ssl_context(credentials.info), limit=options.pop("limit")
+        ),
+        # No proxy environment and no ~/.netrc: reading them runs in a worker thread on
+        # every request (~10 % of the operator's CPU under load).
+        trust_env=False,
+        proxy=credentials.info.proxy_url,
+        trace_configs=[trace],
+        **options,
+    )
+
+
+async def kopf_login(credentials: Credentials) -> kopf.AiohttpSession:
+    """kopf's session: the same credentials and fence as ``KubeClient``. kopf logs in
+    again when ``expiration`` passes or the apiserver answers 401."""
+    headers = await credentials.headers(refresh=True)
+    info = credentials.info
+    return kopf.AiohttpSession(
+        server=info.server,
+        default_namespace=info.default_namespace,
+        expiration=credentials.expiration,
+        aiohttp_session=_session(credentials, limit=0, headers=headers),
+    )
+
+
 class KubeClient:
     """One HTTP session to the apiserver; JSON in, JSON out, errors as ``KubeError``."""
 
-    def __init__(self, info: kopf.ConnectionInfo, *, timeout: float = 30.0) -> None:
-        self.server = info.server.rstrip("/")
-        self._info = info
-        self._token = info.token
-        self._token_read_at = time.monotonic()
-        self._rotating_token = in_cluster()  # a projected token file, re-read now and then
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(ssl=_ssl_context(info), limit=64),
+    def __init__(self, credentials: Credentials, *, timeout: float = 30.0) -> None:
+        self.server = credentials.info.server.rstrip("/")
+        self.credentials = credentials
+        self._session = _session(
+            credentials,
+            limit=64,
             timeout=aiohttp.ClientTimeout(total=timeout),
-            # No proxy environment and no ~/.netrc: reading them runs in a worker thread on
-            # every request (~10 % of the operator's CPU under load).
-            trust_env=False,
             read_bufsize=2**21,
         )
 
     @classmethod
     def from_environment(cls) -> KubeClient:
-        return cls(login())
+        return cls(load())
 
     async def close(self) -> None:
         await self._session.close()
 
-    def _authorization(self) -> dict[str, str]:
-        info = self._info
-        if self._rotating_token and time.monotonic() - self._token_read_at > TOKEN_REREAD_SECONDS:
-            self._token = (SERVICE_ACCOUNT_DIR / "token").read_text().strip()
-            self._token_read_at = time.monotonic()
-        if self._token:
-            return {"Authorization": f"{info.scheme or 'Bearer'} {self._token}"}
-        if info.username and info.password:
-            basic = base64.b64encode(f"{info.username}:{info.password}".encode()).decode()
-            return {"Authorization": f"Basic {basic}"}
-        return {}
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        data: str | None,
+        query: dict[str, str] | None,
+        content_type: str,
+        refresh: bool,
+    ) -> tuple[int, str, str | None, bytes]:
+        headers = {"Accept": "application/json", **await self.credentials.headers(refresh=refresh)}
+        if data is not None:
+            headers["Content-Type"] = content_type
+        async with self._session.request(
+            method, self.server + path, params=query, data=data, headers=headers
+        ) as response:
+            payload = await response.read()
+            return (
+                response.status,
+                response.reason or "",
+                response.headers.get("Retry-After"),
+                payload,
+            )
 
     async def request(
         self,
@@ -171,31 +198,40 @@ class KubeClient:
         query: dict[str, str] | None = None,
         content_type: str = "application/json",
     ) -> dict[str, Any]:
-        headers = {"Accept": "application/json", **self._authorization()}
-        data = None
-        if body is not None:
-            headers["Content-Type"] = content_type
-            data = json.dumps(body, separators=(",", ":"))
-        async with self._session.request(
-            method, self.server + path, params=query, data=data, headers=headers
-        ) as response:
-            payload = await response.read()
-            if response.status >= 400:
-                raise KubeError(response.status, response.reason or "")
-        result = json.loads(payload) if payload else {}
-        return result if isinstance(result, dict) else {}
+        data = None if body is None else json.dumps(body, separators=(",", ":"))
+        throttled = 0
+        refreshed = False
+        while True:
+            status, reason, wait, payload = await self._send(
+                method, path, data, query, content_type, refresh=False
+            )
+            if status == 401 and not refreshed:
+                refreshed = True  # expired or rotated credentials: renew them, once
+                status, reason, wait, payload = await self._send(
+                    method, path, data, query, content_type, refresh=True
+                )
+            if status == 429 and throttled < THROTTLE_RETRIES:
+                throttled += 1
+                await asyncio.sleep(retry_after(wait))
+                continue
+            if status >= 400:
+                raise KubeError.from_answer(status, reason, payload)
+            result = json.loads(payload) if payload else {}
+            return result if isinstance(result, dict) else {}
 
     async def watch(self, path: str, query: dict[str, str]) -> AsyncIterator[dict[str, Any]]:
         """The events of one watch (``?watch=true``), until the server ends it."""
         params = {**query, "watch": "true", "allowWatchBookmarks": "true"}
-        headers = {"Accept": "application/json", **self._authorization()}
+        headers = {"Accept": "application/json", **await self.credentials.headers()}
         server_timeout = float(params.setdefault("timeoutSeconds", "300"))
         timeout = aiohttp.ClientTimeout(total=None, sock_read=server_timeout + 30)
         async with self._session.get(
             self.server + path, params=params, headers=headers, timeout=timeout
         ) as response:
             if response.status >= 400:
-                raise KubeError(response.status, response.reason or "")
+                raise KubeError.from_answer(
+                    response.status, response.reason or "", await response.read()
+                )
             async for line in response.content:
                 if line.strip():
                     event = json.loads(line)
@@ -203,25 +239,24 @@ class KubeClient:
                         yield event
 
 
-def plural(kind: str) -> str:
-    return _RESOURCES[kind][0]
+def _base(api_version: str) -> str:
+    return "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
 
 
 def _path(api_version: str, kind: str, namespace: str | None, name: str | None) -> str:
-    resource, namespaced = _RESOURCES[kind]
-    base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
-    if namespaced:
+    known = BY_KIND[kind]
+    base = _base(api_version)
+    if known.namespaced:
         if not namespace:
             raise ValueError(f"{kind} {name} needs a namespace")
         base += f"/namespaces/{namespace}"
-    base += f"/{resource}"
+    base += f"/{known.plural}"
     return f"{base}/{name}" if name else base
 
 
 def all_namespaces_path(api_version: str, kind: str) -> str:
     """The collection of ``kind`` across every namespace (for list and watch)."""
-    base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
-    return f"{base}/{_RESOURCES[kind][0]}"
+    return f"{_base(api_version)}/{BY_KIND[kind].plural}"
 
 
 def _manifest_path(manifest: dict[str, Any], *, named: bool = True) -> str:
@@ -296,22 +331,3 @@ async def delete(
             return False
         raise
     return True
-
-
-async def patch_merge(
-    api: KubeClient,
-    api_version: str,
-    kind: str,
-    namespace: str | None,
-    name: str,
-    body: dict[str, Any],
-    *,
-    subresource: str = "",
-) -> dict[str, Any]:
-    path = _path(api_version, kind, namespace, name) + (f"/{subresource}" if subresource else "")
-    return await api.request("PATCH", path, body=body, content_type="application/merge-patch+json")
-
-
-def api_error_summary(error: KubeError) -> str:
-    """A short, secret-free description of an API error (status and reason only)."""
-    return f"HTTP {error.status} {error.reason}"

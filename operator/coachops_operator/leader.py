@@ -2,7 +2,13 @@
 
 The leader renews the Lease every third of its duration. A standby takes over when the
 Lease has not changed for a whole duration, measured on its own clock (as client-go does,
-so clock skew between nodes does not matter). A leader that cannot renew in time stops.
+so clock skew between nodes does not matter). The leader must stop before that can
+happen: each successful renewal arms the fence (``fence.py``) until the time the renewal
+was *sent* plus the duration less a margin, on the monotonic clock. A renewal that fails
+is tried again every second until then; at the deadline, or as soon as another replica
+holds the Lease, the process exits at once (no graceful shutdown, during which kopf could
+still write). Any request the process would make after the deadline (say it was frozen
+and resumes) exits it first.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from coachops_operator import kube
+from coachops_operator import fence, kube
 
 log = logging.getLogger("coachops_operator.leader")
 LEASE_API = "coordination.k8s.io/v1"
@@ -24,8 +30,11 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-class LostLeadershipError(Exception):
-    pass
+def margin(duration: float) -> float:
+    """How long before the Lease could expire the leader stops: room for the time a
+    renewal takes to reach the apiserver and for clocks that run at slightly different
+    rates, never more than half the duration."""
+    return min(max(2.0, duration / 5), duration / 2)
 
 
 class LeaseElector:
@@ -44,7 +53,8 @@ class LeaseElector:
         self.identity = identity
         self.duration = duration
         self.is_leader = False
-        self.last_renewed = 0.0
+        self.last_renewed = 0.0  # monotonic time the last successful renewal was sent
+        self.retry_period = 1.0
         self._observed: tuple[str | None, str | None] | None = None
         self._observed_at = 0.0
 
@@ -78,7 +88,13 @@ class LeaseElector:
             if conflict.status != 409:
                 raise
 
+    @property
+    def deadline(self) -> float:
+        """Monotonic time by which this replica must have stopped unless it renews."""
+        return self.last_renewed + self.duration - margin(self.duration)
+
     async def try_acquire(self) -> bool:
+        sent = time.monotonic()  # before the request: the Lease cannot be newer than this
         lease = await kube.get(self.api, LEASE_API, "Lease", self.namespace, self.name)
         if lease is None:
             await self._ensure_namespace()
@@ -88,7 +104,7 @@ class LeaseElector:
                 if conflict.status == 409:
                     return False
                 raise
-            return self._won()
+            return self._won(sent)
         spec = lease.get("spec", {})
         holder = spec.get("holderIdentity")
         seen = (holder, str(spec.get("renewTime")))
@@ -105,13 +121,14 @@ class LeaseElector:
             if error.status == 409:
                 return False
             raise
-        return self._won()
+        return self._won(sent)
 
-    def _won(self) -> bool:
+    def _won(self, sent: float) -> bool:
         if not self.is_leader:
             log.info("%s became the leader (Lease %s/%s)", self.identity, self.namespace, self.name)
         self.is_leader = True
-        self.last_renewed = time.monotonic()
+        self.last_renewed = sent
+        fence.arm(self.deadline)
         return True
 
     async def acquire(self, retry_period: float = 2.0) -> None:
@@ -122,20 +139,23 @@ class LeaseElector:
                 if await self.try_acquire():
                     return
             except kube.KUBE_ERRORS as error:
-                log.warning("lease: %s", type(error).__name__)
+                log.warning("lease: %s", error)
             await asyncio.sleep(retry_period)
 
     async def keep(self) -> None:
-        """Renew until renewal fails for a whole duration; then raise LostLeadershipError."""
+        """Renew every third of the duration for as long as the process runs; exit the
+        process when the Lease is lost or cannot be renewed before the deadline."""
         while True:
-            await asyncio.sleep(self.duration / 3)
-            try:
-                if not await self.try_acquire():
-                    raise LostLeadershipError("another replica holds the Lease")
-            except kube.KUBE_ERRORS as error:
-                log.warning("lease renewal failed: %s", type(error).__name__)
-                if time.monotonic() - self.last_renewed > self.duration * 2 / 3:
-                    raise LostLeadershipError("could not renew the Lease in time") from None
+            await asyncio.sleep(max(0.0, min(self.duration / 3, fence.remaining())))
+            while True:
+                fence.check()  # past the deadline: exit before anything else runs
+                try:
+                    if not await self.try_acquire():
+                        fence.stop("another replica holds the Lease")
+                    break
+                except kube.KUBE_ERRORS as error:
+                    log.warning("lease renewal failed: %s", error)
+                await asyncio.sleep(max(0.0, min(self.retry_period, fence.remaining())))
 
     async def release(self) -> None:
         """Hand over at once on a clean shutdown."""

@@ -1,6 +1,7 @@
 """Creator reconciliation: the steps, each store behind its own condition.
 
-``reconcile_creator`` is what the kopf handlers call on create, update, resume and drift.
+``reconcile_creator`` is what ``creator.reconcile`` runs on create, update, resume and
+drift.
 Every step is idempotent (server-side apply, upserts, deterministic names), so running it
 again after a crash converges without duplicates. A store that is down turns its
 condition False with a reason and asks for a retry; the other steps still run.
@@ -13,95 +14,32 @@ import base64
 import logging
 import secrets
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
 from coachops_crds import constants as c
 from coachops_crds.models import CreatorSpec
-from coachops_operator import builders, kube
+from coachops_operator import builders, kinds, kube
 from coachops_operator import conditions as cond
-from coachops_operator.builders import CreatorRef, Manifest, RuntimeEnv
-from coachops_operator.cache import STORE_ERRORS as REDIS_ERRORS
-from coachops_operator.cache import Cache, probe_user
-from coachops_operator.children import Children
+from coachops_operator.builders import CreatorRef
 from coachops_operator.conditions import Observation
 from coachops_operator.database import STORE_ERRORS as PG_ERRORS
-from coachops_operator.database import Database, TenantRow, describe, probe_isolation
+from coachops_operator.database import TenantRow, describe, probe_isolation
 from coachops_operator.metrics import STEP_SECONDS
-from coachops_operator.settings import OperatorSettings
+from coachops_operator.redis_users import STORE_ERRORS as REDIS_ERRORS
+from coachops_operator.redis_users import probe_user
+from coachops_operator.retry import Retry, RetryKind
+from coachops_operator.stores import Stores
+from coachops_operator.validation import first_problem
 from coachops_operator.vectors import STORE_ERRORS as CHROMA_ERRORS
-from coachops_operator.vectors import VectorStore, VectorStoreError
+from coachops_operator.vectors import VectorStoreError
 
 log = logging.getLogger("coachops_operator")
 
 Event = tuple[str, str, str]  # (type, reason, message)
-
-
-@dataclass
-class Stores:
-    """Clients shared by every handler (kept on kopf's memo)."""
-
-    api: kube.KubeClient
-    children: Children
-    db: Database
-    cache: Cache
-    vectors: VectorStore
-    settings: OperatorSettings
-    locks: dict[str, asyncio.Lock] = field(default_factory=dict)
-    policy_checked_at: float = 0.0
-    gate: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(32))
-    canary_ready: bool = False
-    # Store-side state for the drift timers, read in one query per interval for everyone.
-    snapshot_at: float = -1e9
-    roles: dict[str, tuple[list[str], uuid.UUID | None]] = field(default_factory=dict)
-    redis_users: dict[str, str] = field(default_factory=dict)
-    snapshot_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    ticks: dict[str, int] = field(default_factory=dict)
-    # name -> ((uid, generation), spec, manifests): the drift check's desired objects.
-    desired: dict[str, tuple[tuple[str, int], CreatorSpec, list[Manifest]]] = field(
-        default_factory=dict
-    )
-
-    async def refresh_snapshot(self, max_age: float) -> None:
-        """Role and Redis user state for every tenant, at most ``max_age`` seconds old."""
-        async with self.snapshot_lock:
-            if time.monotonic() - self.snapshot_at < max_age:
-                return
-            self.roles = await self.db.all_role_problems(c.tenant_db_role(""))
-            self.redis_users = await self.cache.all_users(c.tenant_redis_user(""))
-            self.snapshot_at = time.monotonic()
-
-    def lock(self, name: str) -> asyncio.Lock:
-        return self.locks.setdefault(name, asyncio.Lock())
-
-    @property
-    def runtime_env(self) -> RuntimeEnv:
-        return RuntimeEnv(image=self.settings.runtime_image, chroma_url=self.settings.chroma_url)
-
-    def pg_endpoint(self) -> tuple[str, int, str]:
-        parts = urlsplit(self.settings.database_url.get_secret_value())
-        host = self.settings.database_host or parts.hostname or "localhost"
-        return host, parts.port or 5432, (parts.path or "/coachops").lstrip("/")
-
-    def pg_probe_dsn(self, role: str, password: str) -> str:
-        """The tenant role's DSN, with the operator's connection options (sslmode ...)."""
-        parts = urlsplit(self.settings.database_url.get_secret_value())
-        host, port, database = parts.hostname or "localhost", parts.port or 5432, parts.path
-        options = f"?{parts.query}" if parts.query else ""
-        return f"postgresql://{role}:{password}@{host}:{port}{database}{options}"
-
-    def redis_endpoint(self) -> tuple[str, int]:
-        parts = urlsplit(self.settings.redis_url.get_secret_value())
-        return self.settings.redis_host or parts.hostname or "localhost", parts.port or 6379
-
-    def redis_probe_url(self, user: str, password: str) -> str:
-        parts = urlsplit(self.settings.redis_url.get_secret_value())
-        return f"redis://{user}:{password}@{parts.hostname}:{parts.port or 6379}/0"
 
 
 @dataclass
@@ -110,7 +48,7 @@ class Outcome:
 
     status: dict[str, Any]
     events: list[Event]
-    retry: list[str]
+    retry: list[Retry] = field(default_factory=list)
     permanent: str | None = None
 
 
@@ -122,9 +60,7 @@ def parse_spec(spec: Mapping[str, Any]) -> CreatorSpec:
     try:
         return CreatorSpec.model_validate(dict(spec))
     except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise InvalidSpecError(f"spec.{where}: {first['msg']}") from error
+        raise InvalidSpecError(first_problem(error, "spec.")) from error
 
 
 def static_status(name: str, spec: CreatorSpec) -> dict[str, Any]:
@@ -183,7 +119,8 @@ async def ensure_credentials(stores: Stores, ref: CreatorRef, spec: CreatorSpec)
 
 
 Lookup = Callable[[str, str], Mapping[str, Any] | None]
-RBAC_API = "rbac.authorization.k8s.io/v1"
+# Reasons that mean "waiting for another controller": polled, not backed off.
+QUOTA_PENDING = "QuotaPending"
 
 
 async def step_namespace(
@@ -201,8 +138,8 @@ async def step_namespace(
     )
     for legacy in builders.LEGACY_ROLES:  # replaced by bindings to the shared ClusterRoles
         if lookup("RoleBinding", legacy) is not None:
-            await kube.delete(stores.api, RBAC_API, "RoleBinding", ref.namespace, legacy)
-            await kube.delete(stores.api, RBAC_API, "Role", ref.namespace, legacy)
+            await kube.delete(stores.api, kinds.RBAC, "RoleBinding", ref.namespace, legacy)
+            await kube.delete(stores.api, kinds.RBAC, "Role", ref.namespace, legacy)
     return Observation.true(
         cond.NAMESPACE_READY,
         "Applied",
@@ -247,7 +184,7 @@ async def step_quota(
         await kube.delete(stores.api, "v1", "ResourceQuota", ref.namespace, name)
     return Observation.false(
         cond.NAMESPACE_READY,
-        "QuotaPending",
+        QUOTA_PENDING,
         "the quota controller has not counted the plan's ResourceQuota yet",
     )
 
@@ -303,13 +240,13 @@ async def step_cache(
 ) -> Observation:
     prefix = c.tenant_redis_prefix(ref.name)
     if spec.isolation != "dedicated":
-        await stores.cache.ping()
+        await stores.redis.ping()
         return Observation.true(
             cond.CACHE_READY, "SharedPrefix", f"shared runtime keys under {prefix}"
         )
     user = c.tenant_redis_user(ref.name)
     password = credentials["REDIS_PASSWORD"]
-    await stores.cache.ensure_user(user, prefix, password)
+    await stores.redis.ensure_user(user, prefix, password)
     problem = await probe_user(stores.redis_probe_url(user, password), prefix)
     if problem:
         return Observation.false(cond.CACHE_READY, "IsolationProbeFailed", problem)
@@ -367,9 +304,15 @@ async def step_runtime(
         )
         return runtime_observation(spec, applied[0])
     # Shared: remove what a former dedicated runtime left behind.
-    for api_version, kind in builders.RUNTIME_KINDS:
-        if present(kind, c.RUNTIME_NAME):
-            await kube.delete(stores.api, api_version, kind, ref.namespace, c.RUNTIME_NAME)
+    for runtime_kind in kinds.RUNTIME_KINDS:
+        if present(runtime_kind.kind, c.RUNTIME_NAME):
+            await kube.delete(
+                stores.api,
+                runtime_kind.api_version,
+                runtime_kind.kind,
+                ref.namespace,
+                c.RUNTIME_NAME,
+            )
     return runtime_observation(spec, None)
 
 
@@ -412,13 +355,12 @@ async def reconcile_creator(
         return Outcome(
             {"conditions": cond.merge(old_conditions, [observation], generation)},
             [("Warning", "InvalidSpec", str(error))],
-            [],
             permanent=str(error),
         )
 
     status = static_status(name, spec)
     observations: list[Observation] = []
-    retry: list[str] = []
+    retry: list[Retry] = []
 
     namespace_obs, failed = await _guarded(
         cond.NAMESPACE_READY,
@@ -434,7 +376,7 @@ async def reconcile_creator(
         except kube.KUBE_ERRORS as error:
             failed = describe(error)
     if failed or namespace_obs.status != "True":
-        retry.append(f"namespace: {namespace_obs.reason}")
+        retry.append(Retry(f"namespace: {namespace_obs.reason}"))
 
     if credentials is None:
         waiting = "waiting for the tenant namespace and its credentials Secret"
@@ -493,10 +435,13 @@ async def reconcile_creator(
         observations.remove(namespace_obs)  # the quota step has the final word
         for observation, step_error in results:
             observations.append(observation)
-            # A quota not counted yet is no error, but nothing else would bring the handler
-            # back to see it counted: retry (soon; see handlers.reconcile).
-            if step_error is not None or observation.reason == "QuotaPending":
-                retry.append(f"{observation.type}: {observation.reason}")
+            reason = f"{observation.type}: {observation.reason}"
+            if step_error is not None:
+                retry.append(Retry(reason))
+            elif observation.reason == QUOTA_PENDING:
+                # A quota not counted yet is no error, but nothing else would bring the
+                # handler back to see it counted: poll.
+                retry.append(Retry(reason, RetryKind.POLL))
 
     ready = cond.summarize(observations, suspended=spec.suspended)
     merged = cond.merge(old_conditions, [*observations, ready], generation)
@@ -531,45 +476,3 @@ def transition_events(
             kind = "Normal" if obs.reason in {"Suspended", "SharedRuntime"} else "Warning"
             events.append((kind, obs.reason, f"{obs.type}: {obs.message}"))
     return events
-
-
-# ---------------------------------------------------------------- deletion
-
-
-async def delete_creator_data(stores: Stores, name: str, spec: CreatorSpec) -> Event:
-    """Apply the reclaim policy to the tenant's data; returns the Event that says what."""
-    tenant = c.tenant_id(name)
-    role = c.tenant_db_role(name)
-    prefix = c.tenant_redis_prefix(name)
-    user = c.tenant_redis_user(name)
-    chroma = c.chroma_tenant(name)
-    if spec.reclaim_policy == "Delete":
-        rows = await stores.db.drop_tenant(tenant, role)
-        keys = await stores.cache.delete_keys(prefix)
-        await stores.cache.delete_user(user)
-        await stores.vectors.delete(chroma, c.CHROMA_DATABASE)
-        return (
-            "Normal",
-            "TenantDataDeleted",
-            f"reclaimPolicy Delete: removed tenant {tenant} ({rows} tenant row(s) and their "
-            f"data), database role {role}, {keys} Redis key(s) under {prefix}, Redis user "
-            f"{user} and Chroma database {chroma}/{c.CHROMA_DATABASE}",
-        )
-    await stores.db.retain_tenant(tenant, role)
-    await stores.cache.disable_user(user)
-    return (
-        "Normal",
-        "TenantDataRetained",
-        f"reclaimPolicy Retain: kept the rows of tenant {tenant} (marked suspended), database "
-        f"role {role} (login disabled), Redis keys under {prefix}, and Chroma database "
-        f"{chroma}/{c.CHROMA_DATABASE}; recreate Creator {name} to serve them again",
-    )
-
-
-def new_program_id(namespace: str, name: str) -> uuid.UUID:
-    creator = namespace.removeprefix(c.NAMESPACE_PREFIX)
-    return c.program_id(creator, name)
-
-
-def monotonic() -> float:
-    return time.monotonic()

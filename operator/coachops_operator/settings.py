@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -42,3 +44,9 @@ class OperatorSettings(BaseSettings):
         "coachops-system", description="Namespace of the leader-election Lease."
     )
     lease_seconds: float = Field(15.0, gt=1, description="Lease duration; takeover bound.")
+
+
+@functools.cache
+def load() -> OperatorSettings:
+    """The settings, read from the environment and validated once per process."""
+    return OperatorSettings()

@@ -13,6 +13,8 @@ from typing import Any
 
 import aiohttp
 
+from coachops_operator import fence
+
 STORE_ERRORS: tuple[type[BaseException], ...] = (aiohttp.ClientError, asyncio.TimeoutError)
 
 
@@ -33,6 +35,7 @@ class VectorStore:
         return self._session
 
     async def _call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        fence.check()
         async with self._client().request(method, self.base + path, json=body) as response:
             text = await response.text()
             if response.status == 200 and response.content_type == "application/json":

@@ -13,8 +13,8 @@ from coachops_crds.models import CreatorSpec
 from coachops_operator import builders, drift
 from coachops_operator import conditions as cond
 from coachops_operator.builders import CreatorRef, RuntimeEnv
-from coachops_operator.cache import acl_rules
 from coachops_operator.database import scram_verifier
+from coachops_operator.redis_users import acl_rules
 
 REF = CreatorRef("acme", "1234-uid")
 ENV = RuntimeEnv(image="runtime:1", chroma_url="http://chroma:8000")
@@ -167,8 +167,6 @@ def test_what_the_builders_make_is_not_drift(isolation: str) -> None:
     """The index's projection of an object exactly as built must match it: a projection
     that drops a field the builder sets (e.g. the second of two namespace selectors in an
     egress rule) would report drift, and re-apply, on every check."""
-    from coachops_operator.handlers import SHAPES
-
     tenant = spec(isolation=isolation)
     made = [
         builders.namespace(REF),
@@ -177,7 +175,7 @@ def test_what_the_builders_make_is_not_drift(isolation: str) -> None:
     ]
     assert {m["kind"] for m in made} >= {"Namespace", "NetworkPolicy", "ResourceQuota"}
     for manifest in made:
-        live = drift.projection(manifest, SHAPES[manifest["kind"]])
+        live = drift.projection(manifest, builders.SHAPES[manifest["kind"]])
         assert drift.differs(manifest, live, autoscaled=False) is None, manifest["kind"]
 
 

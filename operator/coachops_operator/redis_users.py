@@ -1,4 +1,7 @@
-"""Redis: one ACL user per dedicated tenant, limited to the tenant's key prefix.
+"""Redis ACL users: one per dedicated tenant, limited to the tenant's key prefix.
+
+Also what else the operator does in Redis: check it answers, and delete a tenant's keys
+when its data is reclaimed.
 
 The password is sent as its SHA-256 (``#<hex>``), never in clear, so neither the slow log
 nor MONITOR can show it.
@@ -12,6 +15,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
+
+from coachops_operator import fence
 
 STORE_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError, asyncio.TimeoutError)
 
@@ -42,13 +47,14 @@ def acl_rules(prefix: str, password: str) -> list[str]:
     ]
 
 
-class Cache:
+class RedisUsers:
     def __init__(self, url: str, *, timeout: float = 5.0) -> None:
         self.client = aioredis.Redis.from_url(
             url, socket_timeout=timeout, socket_connect_timeout=timeout
         )
 
     async def _command(self, *args: str) -> Any:
+        fence.check()
         execute: Any = self.client.execute_command
         return await execute(*args)
 
@@ -56,6 +62,7 @@ class Cache:
         await self.client.aclose()
 
     async def ping(self) -> None:
+        fence.check()
         await self.client.ping()
 
     async def ensure_user(self, user: str, prefix: str, password: str) -> None:
@@ -99,6 +106,7 @@ class Cache:
         await self._command("ACL", "DELUSER", user)
 
     async def delete_keys(self, prefix: str) -> int:
+        fence.check()
         deleted = 0
         batch: list[bytes] = []
         async for key in self.client.scan_iter(match=f"{_glob_escape(prefix)}*", count=500):
@@ -109,9 +117,6 @@ class Cache:
         if batch:
             deleted += await self.client.unlink(*batch)
         return deleted
-
-    async def count_keys(self, prefix: str) -> int:
-        return len([k async for k in self.client.scan_iter(match=f"{_glob_escape(prefix)}*")])
 
 
 def rules_problems(user: str, rules: str | None, prefix: str) -> list[str]:
