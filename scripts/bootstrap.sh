@@ -43,6 +43,8 @@ fi
 
 step "control-plane binaries"
 scripts/build-controlplane.sh
+step "Mailpit (the local SMTP server)"
+scripts/build-mailpit.sh
 step "Ollama and the local model registry"
 scripts/build-ollama.sh
 scripts/build-registry.sh

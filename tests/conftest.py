@@ -20,6 +20,7 @@ from kubernetes_asyncio import client, config
 
 from coachops_devstack.controlplane import controlplane_bin
 from coachops_devstack.kubeconfig import service_account_kubeconfig
+from coachops_devstack.mailpit import Mailpit
 from coachops_devstack.postgres import TEMPLATE_DATABASE
 from coachops_devstack.stack import Stack, StackTimings, start_stack
 
@@ -148,6 +149,15 @@ async def database(stack: Stack) -> AsyncIterator[Database]:
             await admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
         finally:
             await admin.close()
+
+
+# ------------------------------------------------------------------ Mailpit
+
+
+@pytest.fixture(scope="session")
+def mailpit(stack: Stack) -> Mailpit:
+    """The stack's SMTP server; tests tell their e-mails apart by recipient address."""
+    return stack.mailpit
 
 
 # ------------------------------------------------------------------ Redis and Chroma

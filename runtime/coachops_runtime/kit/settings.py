@@ -1,11 +1,13 @@
 """Runtime settings from ``COACHOPS_*`` environment variables (pydantic-settings).
 
 Outside development the runtime refuses to start with a default or empty secret: a DSN
-without a password, a Redis URL without one, or an empty JWT key directory.
+without a password, a Redis URL without one, an SMTP password without TLS, or an empty
+JWT key directory.
 """
 
 from __future__ import annotations
 
+from email.utils import parseaddr
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -37,7 +39,25 @@ class Settings(BaseSettings):
     refresh_token_seconds: int = 30 * 24 * 3600
     end_user_token_seconds: int = 7 * 24 * 3600
     action_token_seconds: int = 3600
-    public_base_url: str = "http://127.0.0.1:8000"
+    public_base_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="Where people reach the product; links in e-mails start with it.",
+    )
+    # E-mail delivery (the worker's outbox poller).
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_tls: Literal["none", "starttls", "tls"] = Field(
+        "starttls", description="none: plain SMTP; starttls: upgrade required; tls: implicit TLS"
+    )
+    smtp_timeout_seconds: float = Field(15.0, gt=0)
+    mail_from: str = "coachops <no-reply@coachops.dev>"
+    mail_max_attempts: int = Field(8, ge=1, description="then the e-mail is marked dead")
+    mail_retry_base_seconds: float = Field(30.0, gt=0)
+    mail_retry_max_seconds: float = Field(3600.0, gt=0)
+    mail_concurrency: int = Field(4, ge=1, description="e-mails one worker sends at once")
+    worker_poll_seconds: float = Field(1.0, gt=0)
     kubeconfig: Path | None = Field(
         None, validation_alias=AliasChoices("COACHOPS_KUBECONFIG", "KUBECONFIG")
     )
@@ -50,6 +70,14 @@ class Settings(BaseSettings):
     def _empty_is_none(cls, value: object) -> object:
         return None if value in ("", None) else value
 
+    @field_validator("mail_from")
+    @classmethod
+    def _one_address(cls, value: str) -> str:
+        _name, address = parseaddr(value)
+        if "@" not in address:
+            raise ValueError("COACHOPS_MAIL_FROM needs an address, e.g. 'coachops <a@b.c>'")
+        return value
+
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:
         if self.environment == "development":
@@ -61,6 +89,8 @@ class Settings(BaseSettings):
         redis_password = urlsplit(self.redis_url.get_secret_value()).password or ""
         if redis_password in DEFAULT_SECRETS:
             problems.append("COACHOPS_REDIS_URL has an empty or default password")
+        if self.smtp_password.get_secret_value() and self.smtp_tls == "none":
+            problems.append("COACHOPS_SMTP_PASSWORD would travel in clear: set COACHOPS_SMTP_TLS")
         if not self.jwt_keys_dir.is_dir() or not any(self.jwt_keys_dir.glob("*.pem")):
             problems.append(f"COACHOPS_JWT_KEYS_DIR ({self.jwt_keys_dir}) holds no *.pem key")
         if problems:

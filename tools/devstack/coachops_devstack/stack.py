@@ -1,4 +1,4 @@
-"""The whole local stack: control plane, PostgreSQL (migrated), Redis and ChromaDB.
+"""The whole local stack: control plane, PostgreSQL (migrated), Redis, ChromaDB and Mailpit.
 
 Components start concurrently; the stack records how long each took so the harness can
 print its start-up time.
@@ -16,6 +16,7 @@ from pathlib import Path
 
 from coachops_devstack.chroma import Chroma
 from coachops_devstack.controlplane import ControlPlane
+from coachops_devstack.mailpit import Mailpit
 from coachops_devstack.postgres import Postgres
 from coachops_devstack.redis import Redis
 
@@ -39,12 +40,13 @@ class Stack:
     postgres: Postgres
     redis: Redis
     chroma: Chroma
+    mailpit: Mailpit
     timings: StackTimings
     keep_workdir: bool = False
 
     def stop(self) -> None:
         """Stop every component; safe to call more than once."""
-        for stop in (self.chroma.stop, self.redis.stop, self.postgres.stop):
+        for stop in (self.mailpit.stop, self.chroma.stop, self.redis.stop, self.postgres.stop):
             stop()
         if self.cluster is not None:
             self.cluster.stop()
@@ -74,8 +76,9 @@ async def start_stack(
     postgres = Postgres(workdir / "postgres")
     redis = Redis(workdir / "redis")
     chroma = Chroma(workdir / "chroma")
+    mailpit = Mailpit(workdir / "mailpit")
     timings = StackTimings()
-    stack = Stack(workdir, cluster, postgres, redis, chroma, timings, keep_workdir)
+    stack = Stack(workdir, cluster, postgres, redis, chroma, mailpit, timings, keep_workdir)
 
     async def timed(name: str, coro: object) -> None:
         begin = time.monotonic()
@@ -91,6 +94,7 @@ async def start_stack(
         timed("postgres + migrations", postgres_migrated()),
         timed("redis", redis.start()),
         timed("chroma", chroma.start()),
+        timed("mailpit", mailpit.start()),
     ]
     if cluster is not None:
         tasks.append(timed("etcd + apiserver + kcm", cluster.start()))

@@ -1,0 +1,61 @@
+"""``python -m coachops_runtime.worker``: the pollers, with the runtime's settings, until
+SIGTERM or SIGINT (the e-mail in flight is finished first)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+
+from pydantic import ValidationError
+
+from coachops_runtime.kit.db import assert_role_is_safe, create_engine, create_pool
+from coachops_runtime.kit.logging import configure_logging
+from coachops_runtime.kit.settings import Settings
+from coachops_runtime.mail.outbox import OutboxPoller
+from coachops_runtime.worker.loop import Poller, run_pollers
+
+log = logging.getLogger("coachops.worker")
+
+
+async def run(settings: Settings, stop: asyncio.Event) -> None:
+    """Run every poller until ``stop`` is set."""
+    engine = create_engine(settings)
+    try:
+        # The worker reads tenant rows as the shared runtime does: the same guard applies.
+        await assert_role_is_safe(engine)
+    finally:
+        await engine.dispose()
+    pool = await create_pool(
+        settings.model_copy(update={"db_pool_size": settings.mail_concurrency + 1})
+    )
+    pollers: list[Poller] = [OutboxPoller(settings, pool)]
+    log.info("worker started", extra={"pollers": [p.name for p in pollers]})
+    try:
+        await run_pollers(pollers, stop, settings.worker_poll_seconds)
+    finally:
+        await pool.close()
+        log.info("worker stopped")
+
+
+async def _main(settings: Settings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await run(settings, stop)
+
+
+def main() -> None:
+    try:
+        settings = Settings()
+    except (ValidationError, ValueError) as error:
+        print(f"coachops-worker: invalid settings: {error}", file=sys.stderr)
+        raise SystemExit(2) from error
+    configure_logging(settings.log_level)
+    asyncio.run(_main(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Builds Mailpit (the SMTP server the local stack and the tests deliver e-mail to, with an
+# HTTP API to read what arrived) from the Go module pinned in tools/mailpit/go.mod into the
+# binary cache, and reuses it while go.mod and go.sum are unchanged. Everything comes from
+# the Go module proxy.
+#
+# The module holds the web UI's sources but not its script bundle (Mailpit's releases build
+# it with npm), so this binary's single-page UI at / stays blank. Everything else works:
+# the SMTP server, the HTTP API (/api/v1/...) that the tests read, and the server-rendered
+# views of one message (/view/<id>.html, /view/<id>.txt, <id> may be "latest").
+#
+#   scripts/build-mailpit.sh      # prints the binary's path on its last line
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+module="$root/tools/mailpit"
+cache="${COACHOPS_CACHE:-$HOME/.cache/coachops}"
+version=$(awk '($1 == "require" && $2 == "github.com/axllent/mailpit") {print $3}
+               $1 == "github.com/axllent/mailpit" {print $2}' "$module/go.mod" | head -1)
+if [[ -z "$version" ]]; then
+  echo "build-mailpit: no github.com/axllent/mailpit requirement in $module/go.mod" >&2
+  exit 1
+fi
+out="$cache/bin/mailpit-$version"
+key=$(cat "$module/go.mod" "$module/go.sum" | sha256sum | cut -c1-16)
+
+if [[ -f "$out/.stamp" && "$(cat "$out/.stamp")" == "$key" && -x "$out/mailpit" ]]; then
+  echo "mailpit $version: reusing $out"
+  echo "$out/mailpit"
+  exit 0
+fi
+
+echo "mailpit $version: building"
+started=$(date +%s)
+staging="$out.partial"
+rm -rf "$staging"
+mkdir -p "$staging"
+cd "$module"
+CGO_ENABLED=0 go build -trimpath \
+  -ldflags "-s -w -X github.com/axllent/mailpit/config.Version=$version" \
+  -o "$staging/mailpit" github.com/axllent/mailpit
+echo "$key" > "$staging/.stamp"
+rm -rf "$out"
+mv "$staging" "$out"
+echo "mailpit $version: built in $(( $(date +%s) - started )) s into $out"
+echo "$out/mailpit"
