@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import asyncpg
 import chromadb
@@ -13,6 +14,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import NoPermissionError
 
 from coachops_devstack.stack import Stack
+from coachops_operator.redis_users import RedisUsers
 from tests.conftest import Database
 
 
@@ -49,35 +51,41 @@ async def test_forced_rls_returns_no_rows_without_tenant_context(database: Datab
         await runtime.close()
 
 
-async def test_redis_acl_user_is_confined_to_its_prefix(stack: Stack, redis_prefix: str) -> None:
+async def test_the_operators_redis_acl_confines_a_tenant_to_its_prefix(
+    stack: Stack, redis_prefix: str
+) -> None:
+    """The ACL rules the operator gives a dedicated tenant's user, applied by its own code."""
     admin = aioredis.Redis.from_url(stack.redis.url)
+    users = RedisUsers(stack.redis.url)
     user = f"acl-{uuid.uuid4().hex[:8]}"
+    own = f"{redis_prefix}mine:"
+    password = "s3cret-pass"
     try:
         await admin.set(f"{redis_prefix}other:secret", "b")
-        await admin.acl_setuser(
-            user,
-            enabled=True,
-            passwords=["+s3cret-pass"],
-            keys=[f"{redis_prefix}mine:*"],
-            commands=["+@all", "-@dangerous"],
-            reset_keys=True,
-        )
+        await users.ensure_user(user, own, password)
+        assert await users.user_problems(user, own, password) == []
         confined = aioredis.Redis(
-            host="127.0.0.1", port=stack.redis.port, username=user, password="s3cret-pass"
+            host="127.0.0.1", port=stack.redis.port, username=user, password=password
         )
         try:
-            await confined.set(f"{redis_prefix}mine:key", "a")
-            assert await confined.get(f"{redis_prefix}mine:key") == b"a"
+            await confined.set(f"{own}key", "a")
+            assert await confined.get(f"{own}key") == b"a"
             with pytest.raises(NoPermissionError):
                 await confined.get(f"{redis_prefix}other:secret")
             with pytest.raises(NoPermissionError):
                 await confined.set(f"{redis_prefix}other:secret", "overwritten")
+            # Data commands only: nothing that lists, wipes or reconfigures the server.
+            execute: Any = confined.execute_command  # redis-py leaves it untyped
+            for command in (("KEYS", "*"), ("FLUSHALL",), ("CONFIG", "GET", "*"), ("ACL", "LIST")):
+                with pytest.raises(NoPermissionError):
+                    await execute(*command)
         finally:
             await confined.aclose()
         assert await admin.get(f"{redis_prefix}other:secret") == b"b"
     finally:
         await admin.acl_deluser(user)
         await admin.aclose()
+        await users.close()
 
 
 async def test_chroma_heartbeat_and_collection_round_trip(
