@@ -69,8 +69,8 @@ async def test_while_smtp_is_down_the_e_mail_waits_with_backoff_then_goes_once(
         database,
         stack,
         own_mailpit.smtp_port,
-        mail_retry_base_seconds=1.0,
-        mail_retry_max_seconds=1.0,
+        mail_retry_base_seconds=2.0,
+        mail_retry_max_seconds=2.0,
     )
     pool = await create_pool(settings.model_copy(update={"db_pool_size": 2}))
     try:
@@ -88,11 +88,11 @@ async def test_while_smtp_is_down_the_e_mail_waits_with_backoff_then_goes_once(
         assert row["queued"]
         assert row["later"]
         assert "SMTPConnectError" in row["last_error"]
-        # Backed off (0.5-1 s with this base and cap): not due yet.
+        # Backed off (1-2 s with this base and cap): not due yet.
         assert not await poller.deliver_one()
 
         await own_mailpit.start()
-        await asyncio.sleep(1.1)
+        await asyncio.sleep(2.1)
         assert await poller.deliver_one()
         row = await outbox.row(email_id)
         assert row["sent_at"] is not None

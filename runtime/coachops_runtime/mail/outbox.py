@@ -55,9 +55,13 @@ class OutboxPoller:
         """Deliver up to ``mail_concurrency`` due e-mails at once; returns how many were
         handled (sent, rescheduled or given up)."""
         outcomes = await asyncio.gather(
-            *(self.deliver_one() for _ in range(self.settings.mail_concurrency))
+            *(self.deliver_one() for _ in range(self.settings.mail_concurrency)),
+            return_exceptions=True,  # no delivery is left running when one fails
         )
-        return sum(outcomes)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return sum(1 for outcome in outcomes if outcome)
 
     async def deliver_one(self) -> bool:
         """Claim and handle one due e-mail; False when none is due."""
