@@ -34,7 +34,6 @@ class Runtime:
     keys: KeyRing
     kube: Kube
     tenant_cache: dict[uuid.UUID, tuple[float, Any]] = field(default_factory=dict)
-    _chroma: Any = None
 
     @classmethod
     async def start(cls, settings: Settings) -> Runtime:
@@ -59,15 +58,6 @@ class Runtime:
         )
         kube = await Kube.connect(settings.kubeconfig)
         return cls(settings, engine, pool, redis, Limiter(redis), keys, kube)
-
-    async def chroma(self) -> Any:
-        """The ChromaDB client, created on first use (knowledge ingestion uses it)."""
-        if self._chroma is None:
-            import chromadb  # heavy import: only when a feature needs it
-
-            host, _, port = self.settings.chroma_url.split("://")[-1].partition(":")
-            self._chroma = await chromadb.AsyncHttpClient(host=host, port=int(port or 8000))
-        return self._chroma
 
     async def stop(self) -> None:
         await self.kube.close()

@@ -94,6 +94,8 @@ async def runtime_process(
 
 
 def schemathesis(base: str, token: str, report: Path, *extra: str) -> None:
+    """``st run`` with the hooks of tests/runtime/hostile_input.py: besides what fits the
+    document, requests carry NUL, unpaired surrogates and hostile cursors."""
     result = subprocess.run(
         [
             str(Path(sys.executable).parent / "st"),
@@ -112,6 +114,8 @@ def schemathesis(base: str, token: str, report: Path, *extra: str) -> None:
             "4",
             "--generation-database",
             "none",
+            "--generation-allow-x00",
+            "true",
             "--workers",
             "2",
             "--no-color",
@@ -119,6 +123,13 @@ def schemathesis(base: str, token: str, report: Path, *extra: str) -> None:
             str(report),
             *extra,
         ],
+        env={
+            **os.environ,
+            "SCHEMATHESIS_HOOKS": "tests.runtime.hostile_input",
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])
+            ),
+        },
         capture_output=True,
         text=True,
         timeout=900,

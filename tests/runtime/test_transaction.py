@@ -53,7 +53,7 @@ async def client(pool: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
     async def write(row: int, request: Request, then: str = "ok") -> dict[str, int]:
         session = await request_session(request.scope, pool)
         await session.set_tenant(uuid.UUID(int=row))
-        await session.execute("INSERT INTO tx_probe VALUES (:id)", {"id": row})
+        await session.execute("INSERT INTO tx_probe VALUES ($1)", row)
         if then == "conflict":
             raise Conflict("refused after the write")
         if then == "crash":

@@ -6,12 +6,9 @@ import uuid
 from datetime import date
 from typing import Any
 
-from sqlalchemy import text
-
 from coachops_runtime.kit.db import Session
 
-_DAILY = text(
-    """
+_DAILY = """
     WITH m AS (
       SELECT m.program_id, m.end_user_id, m.direction,
              (m.created_at AT TIME ZONE 'UTC')::date AS day,
@@ -23,9 +20,9 @@ _DAILY = text(
                  AND r.created_at <= m.created_at + interval '24 hours'
              ) AS answered
       FROM messages m
-      WHERE m.created_at >= CAST(:start AS date)
-        AND m.created_at < CAST(:stop AS date) + 1
-        AND (CAST(:program_id AS uuid) IS NULL OR m.program_id = CAST(:program_id AS uuid))
+      WHERE m.created_at >= CAST($1 AS date)
+        AND m.created_at < CAST($2 AS date) + 1
+        AND (CAST($3 AS uuid) IS NULL OR m.program_id = CAST($3 AS uuid))
     )
     SELECT program_id, day,
            count(*) FILTER (WHERE direction = 'in') AS messages_in,
@@ -35,7 +32,6 @@ _DAILY = text(
            count(*) FILTER (WHERE answered) AS check_ins_answered
     FROM m GROUP BY program_id, day ORDER BY day, program_id
     """
-)
 
 
 class AnalyticsRepository:
@@ -43,7 +39,4 @@ class AnalyticsRepository:
         self.session = session
 
     async def daily(self, start: date, stop: date, program_id: uuid.UUID | None) -> list[Any]:
-        return await self.session.all(
-            _DAILY,
-            {"start": start, "stop": stop, "program_id": program_id},
-        )
+        return await self.session.all(_DAILY, start, stop, program_id)

@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
+from coachops_runtime.kit.text import Storable, Text
+
 Scope = Literal[
     "programs:read",
     "programs:write",
@@ -21,19 +23,19 @@ ALL_SCOPES: frozenset[str] = frozenset(Scope.__args__)  # type: ignore[attr-defi
 
 Password = Field(min_length=10, max_length=256, description="At least 10 characters.")
 EmailStr = Annotated[
-    str, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    str, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"), Storable
 ]
 
 
 class SignupCreate(BaseModel):
-    creator: str = Field(
+    creator: Text = Field(
         min_length=1,
         max_length=63,
         pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
         description="Name of the Creator object the platform created for you.",
     )
     email: EmailStr = Field(description="Must be the Creator's contact e-mail.")
-    password: str = Password
+    password: Text = Password
 
 
 class Accepted(BaseModel):
@@ -41,16 +43,16 @@ class Accepted(BaseModel):
 
 
 class TokenRequest(BaseModel):
-    token: str = Field(min_length=1, max_length=512)
+    token: Text = Field(min_length=1, max_length=512)
 
 
 class LoginCreate(BaseModel):
     email: EmailStr
-    password: str = Field(min_length=1, max_length=256)
+    password: Text = Field(min_length=1, max_length=256)
 
 
 class RefreshCreate(BaseModel):
-    refresh_token: str = Field(min_length=1, max_length=4096)
+    refresh_token: Text = Field(min_length=1, max_length=4096)
 
 
 class TokenPair(BaseModel):
@@ -65,12 +67,12 @@ class PasswordResetCreate(BaseModel):
 
 
 class PasswordResetConfirm(BaseModel):
-    token: str = Field(min_length=1, max_length=512)
-    new_password: str = Password
+    token: Text = Field(min_length=1, max_length=512)
+    new_password: Text = Password
 
 
 class ApiKeyCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=100)
+    name: Text = Field(min_length=1, max_length=100)
     scopes: list[Scope] = Field(min_length=1, max_length=7)
     expires_in_days: int | None = Field(None, ge=1, le=3650)
 

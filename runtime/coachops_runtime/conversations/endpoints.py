@@ -19,10 +19,9 @@ from coachops_runtime.conversations.schemas import (
     MessagePublic,
 )
 from coachops_runtime.kit.errors import problems
-from coachops_runtime.kit.pagination import Page
+from coachops_runtime.kit.pagination import CursorQuery, Page
 
 router = APIRouter(tags=["conversations"])
-Cursor = Annotated[str | None, Query(max_length=500)]
 Limit = Annotated[int, Query(ge=1, le=200)]
 
 
@@ -35,7 +34,7 @@ async def list_conversations(
     context: ConversationsRead,
     program_id: uuid.UUID | None = None,
     end_user_id: uuid.UUID | None = None,
-    cursor: Cursor = None,
+    cursor: CursorQuery = None,
     limit: Limit = 50,
 ) -> Page[ConversationPublic]:
     """Conversations, most recently active first."""
@@ -63,7 +62,7 @@ async def get_conversation(
 async def list_messages(
     conversation_id: uuid.UUID,
     context: ConversationsRead,
-    cursor: Cursor = None,
+    cursor: CursorQuery = None,
     limit: Limit = 50,
 ) -> Page[MessagePublic]:
     """Messages of one conversation, oldest first."""
@@ -129,7 +128,8 @@ async def resume_ai(conversation_id: uuid.UUID, context: ConversationsWrite) -> 
 async def reply_as_creator(
     conversation_id: uuid.UUID, data: CreatorReplyCreate, context: ConversationsWrite
 ) -> MessagePublic:
-    """Reply to the end user as the creator (delivered on the conversation's channel)."""
+    """Reply to the end user as the creator. The reply is stored in the conversation, where
+    ``GET /v1/me/messages`` shows it; delivery on the conversation's channel is planned."""
     return await service.reply_as_creator(context, conversation_id, data.body)
 
 
@@ -148,7 +148,8 @@ async def me(context: EndUserDep) -> EndUserMe:
 async def send_message(
     data: EndUserMessageCreate, context: EndUserDep, runtime: RuntimeDep
 ) -> EndUserMessageAccepted:
-    """Send a message to the coach; the reply follows asynchronously."""
+    """Send a message to the coach. It is stored and charged to the monthly AI message
+    quota unless a human has taken over; the AI reply is planned (none is generated yet)."""
     return await service.end_user_message(runtime, context, data.body, data.channel)
 
 
@@ -158,7 +159,7 @@ async def send_message(
     responses=problems(400, 401, 403, 429),
 )
 async def my_messages(
-    context: EndUserDep, cursor: Cursor = None, limit: Limit = 50
+    context: EndUserDep, cursor: CursorQuery = None, limit: Limit = 50
 ) -> Page[MessagePublic]:
     """The end user's conversation in this program, oldest first."""
     return await service.my_messages(context, cursor=cursor, limit=limit)

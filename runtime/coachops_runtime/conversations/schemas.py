@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from coachops_runtime.kit.text import Text
+
 Channel = Literal["web", "telegram", "whatsapp", "sms", "email", "slack"]
 
 
@@ -33,18 +35,19 @@ class MessagePublic(BaseModel):
 
 
 class CreatorReplyCreate(BaseModel):
-    body: str = Field(min_length=1, max_length=10_000)
+    body: Text = Field(min_length=1, max_length=10_000)
 
 
 class EndUserMessageCreate(BaseModel):
-    body: str = Field(min_length=1, max_length=10_000)
+    body: Text = Field(min_length=1, max_length=10_000)
     channel: Channel = "web"
 
 
 class EndUserMessageAccepted(BaseModel):
     message: MessagePublic
     reply: Literal["queued", "human"] = Field(
-        description="queued: the AI coach will answer; human: a human has taken over."
+        description="queued: left for the AI coach (planned: no AI reply is generated yet); "
+        "human: a human has taken over."
     )
 
 

@@ -17,8 +17,14 @@ from coachops_runtime.conversations.schemas import (
     EndUserMessageAccepted,
     MessagePublic,
 )
-from coachops_runtime.kit.errors import BadRequest, NotFound
-from coachops_runtime.kit.pagination import Page, decode_cursor, decode_keyset, encode_cursor
+from coachops_runtime.kit.errors import NotFound
+from coachops_runtime.kit.pagination import (
+    Page,
+    decode_keyset,
+    decode_position,
+    encode_keyset,
+    encode_position,
+)
 
 ConversationPage = Page[ConversationPublic]
 MessagePage = Page[MessagePublic]
@@ -46,7 +52,7 @@ async def page(
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
-        next_cursor = encode_cursor(last["last_message_at"].isoformat(), last["conversation_id"])
+        next_cursor = encode_keyset(last["last_message_at"], last["conversation_id"])
     return ConversationPage.model_validate(
         {"items": [dict(row) for row in rows[:limit]], "next_cursor": next_cursor}
     )
@@ -58,15 +64,6 @@ async def get(context: CreatorContext, conversation_id: uuid.UUID) -> Conversati
     )
 
 
-def _after(cursor: str | None) -> int:
-    if not cursor:
-        return 0
-    (value,) = decode_cursor(cursor, 1)
-    if not value.isdigit():
-        raise BadRequest("invalid cursor")
-    return int(value)
-
-
 async def messages(
     context: CreatorContext | EndUserContext,
     conversation_id: uuid.UUID,
@@ -75,10 +72,10 @@ async def messages(
     limit: int,
 ) -> MessagePage:
     repo = ConversationRepository(context.session)
-    rows = await repo.messages(conversation_id, _after(cursor), limit + 1)
+    rows = await repo.messages(conversation_id, decode_position(cursor) if cursor else 0, limit + 1)
     if not rows and isinstance(context, CreatorContext):
         await _require(repo, conversation_id)  # an empty page, or no such conversation?
-    next_cursor = encode_cursor(rows[limit - 1]["message_id"]) if len(rows) > limit else None
+    next_cursor = encode_position(rows[limit - 1]["message_id"]) if len(rows) > limit else None
     # One validation in pydantic-core for the whole page.
     return MessagePage.model_validate(
         {"items": [dict(row) for row in rows[:limit]], "next_cursor": next_cursor}
@@ -146,7 +143,7 @@ async def end_user_message(
         context.tenant.creator_id, context.program_id, context.end_user_id, channel
     )
     if not conversation["ai_paused"]:
-        # An AI reply will be generated: charge the quota first, fail closed without Redis.
+        # The message is for the AI coach: charge the quota first, fail closed without Redis.
         await ai_gate(runtime, context.tenant)
     row = await repo.add_message(
         conversation["conversation_id"], direction="in", author="end_user", kind="chat", body=body

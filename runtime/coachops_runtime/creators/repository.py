@@ -5,15 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import text
-
 from coachops_runtime.kit.db import Session
 
-_TENANT = text(
-    "SELECT creator_id, name, display_name, contact_email, plan, suspended FROM creators"
-)
-_TENANT_FOR_NAME = text("SELECT tenant_for_name(:name)")
-_COUNTS = text(
+_TENANT = "SELECT creator_id, name, display_name, contact_email, plan, suspended FROM creators"
+_TENANT_FOR_NAME = "SELECT tenant_for_name($1)"
+_COUNTS = (
     "SELECT (SELECT count(*) FROM programs WHERE deleted_at IS NULL) AS programs,"
     " (SELECT count(*) FROM end_users) AS end_users"
 )
@@ -28,7 +24,7 @@ class CreatorRepository:
         return await self.session.one_or_none(_TENANT)
 
     async def tenant_for_name(self, name: str) -> uuid.UUID | None:
-        value = await self.session.scalar(_TENANT_FOR_NAME, {"name": name})
+        value = await self.session.scalar(_TENANT_FOR_NAME, name)
         return value if isinstance(value, uuid.UUID) else None
 
     async def counts(self) -> Any:

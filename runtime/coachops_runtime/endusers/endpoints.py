@@ -6,6 +6,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
+from pydantic import Field
 
 from coachops_runtime.auth.dependencies import EndUsersRead, EndUsersWrite
 from coachops_runtime.endusers import service
@@ -21,7 +22,8 @@ from coachops_runtime.endusers.schemas import (
     EnrolmentPublic,
 )
 from coachops_runtime.kit.errors import problems
-from coachops_runtime.kit.pagination import Page
+from coachops_runtime.kit.pagination import CursorQuery, Page
+from coachops_runtime.kit.text import Storable
 
 router = APIRouter(prefix="/v1/end-users", tags=["end users"])
 
@@ -40,9 +42,9 @@ async def invite_end_user(data: EndUserCreate, context: EndUsersWrite) -> EndUse
 @router.get("", response_model=Page[EndUserPublic], responses=problems(400, 401, 403, 429))
 async def list_end_users(
     context: EndUsersRead,
-    search: Annotated[str | None, Query(max_length=200)] = None,
+    search: Annotated[Annotated[str, Field(max_length=200), Storable] | None, Query()] = None,
     program_id: uuid.UUID | None = None,
-    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    cursor: CursorQuery = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[EndUserPublic]:
     """End users, oldest first; ``search`` matches e-mail, name or external id."""

@@ -7,7 +7,9 @@ import zoneinfo
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, model_validator
+
+from coachops_runtime.kit.text import Storable, Text
 
 Channel = Literal["web", "telegram", "whatsapp", "sms", "email", "slack"]
 
@@ -28,14 +30,17 @@ TimeZone = Annotated[
         pattern=r"^[A-Za-z][A-Za-z0-9_+\-/]*$",
         examples=["Europe/Berlin"],
     ),
+    Storable,
     AfterValidator(_time_zone),
 ]
-Email = Annotated[str, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
-Locale = Annotated[
-    str, Field(min_length=2, max_length=35, pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+Email = Annotated[
+    str, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"), Storable
 ]
-DisplayName = Annotated[str, Field(max_length=200)]
-ExternalId = Annotated[str, Field(min_length=1, max_length=200)]
+Locale = Annotated[
+    str, Field(min_length=2, max_length=35, pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"), Storable
+]
+DisplayName = Annotated[str, Field(max_length=200), Storable]
+ExternalId = Annotated[str, Field(min_length=1, max_length=200), Storable]
 
 
 class EndUserCreate(BaseModel):
@@ -50,11 +55,25 @@ class EndUserCreate(BaseModel):
 
 
 class EndUserUpdate(BaseModel):
+    """Fields to change. ``email`` and ``external_id`` may be set to null to clear them;
+    the others always have a value."""
+
     email: Email | None = None
     external_id: ExternalId | None = None
     display_name: DisplayName | None = None
     time_zone: TimeZone | None = None
     locale: Locale | None = None
+
+    @model_validator(mode="after")
+    def _required_stay_set(self) -> EndUserUpdate:
+        cleared = [
+            name
+            for name in ("display_name", "time_zone", "locale")
+            if name in self.model_fields_set and getattr(self, name) is None
+        ]
+        if cleared:
+            raise ValueError(f"{', '.join(cleared)} cannot be null; leave it out to keep it")
+        return self
 
 
 class EnrolmentCreate(BaseModel):
@@ -69,7 +88,7 @@ class EnrolmentPublic(BaseModel):
 
 class ConsentUpdate(BaseModel):
     granted: bool
-    address: str = Field("", max_length=320, description="Handle on that channel, if any.")
+    address: Text = Field("", max_length=320, description="Handle on that channel, if any.")
 
 
 class ConsentPublic(BaseModel):

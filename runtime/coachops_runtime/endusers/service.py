@@ -20,7 +20,7 @@ from coachops_runtime.endusers.schemas import (
 )
 from coachops_runtime.kit.db import IntegrityError
 from coachops_runtime.kit.errors import Conflict, Forbidden, NotFound
-from coachops_runtime.kit.pagination import Page, decode_keyset, encode_cursor
+from coachops_runtime.kit.pagination import Page, decode_keyset, encode_keyset
 from coachops_runtime.programs.repository import ProgramRepository
 
 EndUserPage = Page[EndUserPublic]
@@ -91,7 +91,7 @@ async def page(
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
-        next_cursor = encode_cursor(last["created_at"].isoformat(), last["end_user_id"])
+        next_cursor = encode_keyset(last["created_at"], last["end_user_id"])
     return EndUserPage(items=items, next_cursor=next_cursor)
 
 

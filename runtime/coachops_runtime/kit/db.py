@@ -8,15 +8,13 @@ resolved tenant sees zero rows: row-level security is the wall, not a filter.
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import lru_cache
 from typing import Any
 
 import asyncpg
-from sqlalchemy import TextClause, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from coachops_crds.rls import CONTEXT_GROUP
@@ -42,27 +40,6 @@ def create_engine(settings: Settings) -> AsyncEngine:
 
 
 IntegrityError = asyncpg.IntegrityConstraintViolationError
-_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
-
-
-@lru_cache(maxsize=1024)
-def _compile(sql: str) -> tuple[str, tuple[str, ...]]:
-    """``:name`` parameters to asyncpg's ``$n`` (``::casts`` are left alone)."""
-    names: list[str] = []
-
-    def number(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in names:
-            names.append(name)
-        return f"${names.index(name) + 1}"
-
-    return _PARAM.sub(number, sql), tuple(names)
-
-
-def _bind(statement: Any, params: dict[str, Any] | None) -> tuple[str, list[Any]]:
-    sql, names = _compile(statement.text if isinstance(statement, TextClause) else statement)
-    values = params or {}
-    return sql, [values[name] for name in names]
 
 
 class Session:
@@ -73,7 +50,9 @@ class Session:
     layer cost 0.3-0.45 ms of CPU per statement, the largest item of a request's budget).
     The transaction begins with the first statement; when that is the tenant binding, BEGIN
     and ``set_config`` travel in one round trip. Repositories are the only callers of
-    ``execute``/``one_or_none``/``all``/``scalar``.
+    ``execute``/``one_or_none``/``all``/``scalar``; their statements are asyncpg's own SQL
+    with ``$1, $2, ...`` parameters, passed to PostgreSQL unchanged (nothing here parses or
+    rewrites SQL).
     """
 
     def __init__(self, connection: Any) -> None:
@@ -120,25 +99,21 @@ class Session:
             self._begun = False
             await self.connection.execute("COMMIT" if commit else "ROLLBACK")
 
-    async def execute(self, statement: Any, params: dict[str, Any] | None = None) -> str:
+    async def execute(self, sql: str, *args: Any) -> str:
         await self._ensure_begun()
-        sql, args = _bind(statement, params)
         status: str = await self.connection.execute(sql, *args)
         return status
 
-    async def one_or_none(self, statement: Any, params: dict[str, Any] | None = None) -> Any | None:
+    async def one_or_none(self, sql: str, *args: Any) -> Any | None:
         await self._ensure_begun()
-        sql, args = _bind(statement, params)
         return await self.connection.fetchrow(sql, *args)
 
-    async def all(self, statement: Any, params: dict[str, Any] | None = None) -> list[Any]:
+    async def all(self, sql: str, *args: Any) -> list[Any]:
         await self._ensure_begun()
-        sql, args = _bind(statement, params)
         return list(await self.connection.fetch(sql, *args))
 
-    async def scalar(self, statement: Any, params: dict[str, Any] | None = None) -> Any:
+    async def scalar(self, sql: str, *args: Any) -> Any:
         await self._ensure_begun()
-        sql, args = _bind(statement, params)
         return await self.connection.fetchval(sql, *args)
 
 

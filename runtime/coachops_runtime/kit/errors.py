@@ -125,6 +125,12 @@ def problem_response(
     )
 
 
+def internal_error(request: Request, error: BaseException) -> JSONResponse:
+    """The 500 problem for an exception nothing expected (logged with its traceback)."""
+    log.error("unhandled error", exc_info=error)
+    return problem_response(request, 500, "internal", "Internal server error")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def coachops_error(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, CoachopsError)
@@ -160,8 +166,9 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
-        log.exception("unhandled error", exc_info=error)
-        return problem_response(request, 500, "internal", "Internal server error")
+        # Only for an app without RequestMiddleware (which renders unhandled errors inside
+        # the request id's scope, see internal_error): Starlette calls this outermost.
+        return internal_error(request, error)
 
     app.add_exception_handler(CoachopsError, coachops_error)
     app.add_exception_handler(RequestValidationError, validation_error)

@@ -1,4 +1,9 @@
-"""One pure ASGI middleware: request ids, the access log line, and latency metrics."""
+"""One pure ASGI middleware: request ids, the access log line, and latency metrics.
+
+It also answers an unhandled exception with the 500 problem itself: Starlette's own
+handler runs outside every middleware, after the request id is gone, so its answer would
+carry neither the ``request_id`` nor the ``X-Request-ID`` header the log line has.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,11 @@ import time
 from typing import Any
 
 from prometheus_client import Counter, Histogram
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from coachops_runtime.kit.context import request_id_var, tenant_id_var
+from coachops_runtime.kit.errors import internal_error
 
 REQUEST_SECONDS = Histogram(
     "coachops_http_request_duration_seconds",
@@ -50,7 +57,7 @@ class RequestMiddleware:
         for name, value in scope["headers"]:
             if name == b"x-request-id":
                 candidate = value.decode("latin-1")[:64]
-                if candidate.replace("-", "").isalnum():
+                if candidate.isascii() and candidate.replace("-", "").isalnum():
                     request_id = candidate
                 break
         request_id = request_id or secrets.token_hex(16)
@@ -58,10 +65,12 @@ class RequestMiddleware:
         tenant_token = tenant_id_var.set("")
         status = 500
         started = time.perf_counter()
+        response_started = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
+                response_started = True
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
@@ -70,6 +79,10 @@ class RequestMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as error:
+            if response_started:
+                raise  # too late for a problem document; the server ends the response
+            await internal_error(Request(scope), error)(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
             route: Any = scope.get("route")

@@ -10,6 +10,7 @@ from coachops_runtime.auth.dependencies import ProgramsRead, ProgramsWrite
 from coachops_runtime.auth.schemas import Accepted
 from coachops_runtime.container import RuntimeDep
 from coachops_runtime.kit.errors import problems
+from coachops_runtime.kit.text import Storable
 from coachops_runtime.programs import service
 from coachops_runtime.programs.schemas import (
     ProgramCreate,
@@ -20,7 +21,7 @@ from coachops_runtime.programs.schemas import (
 
 router = APIRouter(prefix="/v1/programs", tags=["programs"])
 NamePath = Annotated[
-    str, Path(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    str, Path(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"), Storable
 ]
 
 
@@ -57,7 +58,7 @@ async def get_program(name: NamePath, context: ProgramsRead, runtime: RuntimeDep
 async def get_program_status(
     name: NamePath, context: ProgramsRead, runtime: RuntimeDep
 ) -> ProgramStatus:
-    """Readiness, conditions and model pull progress reported by the operator."""
+    """Readiness (phase) and conditions, from the status the operator reports."""
     return await service.status(runtime.kube, context, name)
 
 

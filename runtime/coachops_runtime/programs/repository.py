@@ -5,17 +5,15 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import text
-
 from coachops_crds.constants import GROUP, PROGRAM_PLURAL, VERSION
 from coachops_runtime.kit.db import Session
 from coachops_runtime.kit.kube import Kube
 
 _COLUMNS = "program_id, name, title, spec, created_at"
-_LIST = text(f"SELECT {_COLUMNS} FROM programs WHERE deleted_at IS NULL ORDER BY name")
-_BY_NAME = text(f"SELECT {_COLUMNS} FROM programs WHERE name = :name AND deleted_at IS NULL")
-_EXISTS = text("SELECT 1 FROM programs WHERE program_id = :program_id AND deleted_at IS NULL")
-_COUNT = text("SELECT count(*) FROM programs WHERE deleted_at IS NULL")
+_LIST = f"SELECT {_COLUMNS} FROM programs WHERE deleted_at IS NULL ORDER BY name"
+_BY_NAME = f"SELECT {_COLUMNS} FROM programs WHERE name = $1 AND deleted_at IS NULL"
+_EXISTS = "SELECT 1 FROM programs WHERE program_id = $1 AND deleted_at IS NULL"
+_COUNT = "SELECT count(*) FROM programs WHERE deleted_at IS NULL"
 
 
 class ProgramRepository:
@@ -26,10 +24,10 @@ class ProgramRepository:
         return await self.session.all(_LIST)
 
     async def by_name(self, name: str) -> Any | None:
-        return await self.session.one_or_none(_BY_NAME, {"name": name})
+        return await self.session.one_or_none(_BY_NAME, name)
 
     async def exists(self, program_id: uuid.UUID) -> bool:
-        return await self.session.one_or_none(_EXISTS, {"program_id": program_id}) is not None
+        return await self.session.one_or_none(_EXISTS, program_id) is not None
 
     async def count(self) -> int:
         return int(await self.session.scalar(_COUNT))

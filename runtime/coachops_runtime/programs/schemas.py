@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -19,6 +19,10 @@ from coachops_crds.models import (
     Proactive,
     Safety,
 )
+from coachops_runtime.kit.text import StorableTree, Text
+
+# The spec passes through to the CoachingProgram object and, by the operator, into
+# PostgreSQL: every string in it is checked as it arrives (StorableTree).
 
 ProgramName = Field(
     min_length=1,
@@ -29,8 +33,8 @@ ProgramName = Field(
 
 
 class ProgramCreate(BaseModel):
-    name: str = ProgramName
-    spec: CoachingProgramSpec
+    name: Text = ProgramName
+    spec: Annotated[CoachingProgramSpec, StorableTree]
 
 
 class ProgramUpdate(BaseModel):
@@ -38,14 +42,14 @@ class ProgramUpdate(BaseModel):
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
-    title: str | None = Field(None, min_length=1, max_length=200)
-    persona: Persona | None = None
-    model: ModelSpec | None = None
-    knowledge: list[KnowledgeSource] | None = Field(None, max_length=100)
-    channels: list[ChannelSpec] | None = Field(None, max_length=6)
-    proactive: Proactive | None = None
-    limits: Limits | None = None
-    safety: Safety | None = None
+    title: Text | None = Field(None, min_length=1, max_length=200)
+    persona: Annotated[Persona | None, StorableTree] = None
+    model: Annotated[ModelSpec | None, StorableTree] = None
+    knowledge: Annotated[list[KnowledgeSource] | None, StorableTree] = Field(None, max_length=100)
+    channels: Annotated[list[ChannelSpec] | None, StorableTree] = Field(None, max_length=6)
+    proactive: Annotated[Proactive | None, StorableTree] = None
+    limits: Annotated[Limits | None, StorableTree] = None
+    safety: Annotated[Safety | None, StorableTree] = None
 
 
 class ConditionPublic(BaseModel):
@@ -64,9 +68,16 @@ class ProgramStatus(BaseModel):
     phase: Phase = Field(description="Pending until the operator has reconciled the change.")
     observed_generation: int = 0
     generation: int = 0
-    model_pull_percent: int = Field(0, description="Chat model pull progress, 0-100.")
+    model_pull_percent: int = Field(
+        0,
+        description="Chat model pull progress, 0-100, as the operator reports it. Planned: "
+        "the operator does not pull models yet, so this is 0.",
+    )
     conditions: list[ConditionPublic] = []
-    endpoints: dict[str, str] = {}
+    endpoints: dict[str, str] = Field(
+        default_factory=dict,
+        description="Webhook URL per channel. Planned: no channel is served yet, so this is empty.",
+    )
 
 
 class ProgramPublic(BaseModel):
