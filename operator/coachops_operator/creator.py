@@ -19,7 +19,7 @@ from coachops_operator import conditions as cond
 from coachops_operator import kube, metrics
 from coachops_operator.conditions import Observation
 from coachops_operator.database import STORE_ERRORS as PG_ERRORS
-from coachops_operator.database import describe
+from coachops_operator.errors import describe
 from coachops_operator.reconcile import (
     Event,
     InvalidSpecError,

@@ -48,13 +48,6 @@ STORE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def describe(error: BaseException) -> str:
-    """A short description of a store error that cannot carry a secret (no DSN, no SQL)."""
-    if isinstance(error, asyncpg.PostgresError):
-        return f"{type(error).__name__} (SQLSTATE {error.sqlstate})"
-    return type(error).__name__
-
-
 # PBKDF2 rounds of a tenant role's verifier. Key stretching protects passwords a person
 # chose; a tenant's password is 192 random bits (secrets.token_urlsafe(24)), which no
 # number of rounds makes harder to guess. PostgreSQL's 4,096 rounds cost ~5 ms of CPU here,

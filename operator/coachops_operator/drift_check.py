@@ -21,7 +21,7 @@ from coachops_operator import builders, drift, kinds, metrics
 from coachops_operator import conditions as cond
 from coachops_operator.builders import CreatorRef
 from coachops_operator.database import STORE_ERRORS as PG_ERRORS
-from coachops_operator.database import describe
+from coachops_operator.errors import describe
 from coachops_operator.reconcile import InvalidSpecError, parse_spec
 from coachops_operator.redis_users import STORE_ERRORS as REDIS_ERRORS
 from coachops_operator.redis_users import rules_problems

@@ -26,7 +26,8 @@ from coachops_operator import program as programs
 from coachops_operator.children import Children
 from coachops_operator.conditions import Observation
 from coachops_operator.database import STORE_ERRORS as PG_ERRORS
-from coachops_operator.database import Database, describe
+from coachops_operator.database import Database
+from coachops_operator.errors import describe
 from coachops_operator.reconcile import Event, Outcome
 from coachops_operator.redis_users import RedisUsers
 from coachops_operator.retry import TryAgainError, backoff, delay, summary

@@ -26,7 +26,7 @@ from coachops_operator import conditions as cond
 from coachops_operator import metrics
 from coachops_operator.conditions import Observation
 from coachops_operator.database import STORE_ERRORS as PG_ERRORS
-from coachops_operator.database import describe
+from coachops_operator.errors import describe
 from coachops_operator.stores import Stores
 from coachops_operator.validation import first_problem
 

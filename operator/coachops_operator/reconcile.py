@@ -27,7 +27,8 @@ from coachops_operator import conditions as cond
 from coachops_operator.builders import CreatorRef
 from coachops_operator.conditions import Observation
 from coachops_operator.database import STORE_ERRORS as PG_ERRORS
-from coachops_operator.database import TenantRow, describe, probe_isolation
+from coachops_operator.database import TenantRow, probe_isolation
+from coachops_operator.errors import describe
 from coachops_operator.metrics import STEP_SECONDS
 from coachops_operator.redis_users import STORE_ERRORS as REDIS_ERRORS
 from coachops_operator.redis_users import probe_user

@@ -14,12 +14,14 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
+from aiohttp import web
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
@@ -307,6 +309,37 @@ async def eventually(
             return last
         await asyncio.sleep(interval)
     raise AssertionError(f"not true after {timeout:.0f} s; last value: {last!r}")
+
+
+@dataclass
+class Peer:
+    """Answers each request with the next of ``answers`` (then the last one again)."""
+
+    url: str = ""
+    answers: list[Callable[[web.Request], web.Response]] = field(default_factory=list)
+    seen: list[tuple[str, str, str]] = field(default_factory=list)  # method, path, auth
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.seen.append((request.method, request.path, request.headers.get("Authorization", "")))
+        answer = self.answers[min(len(self.seen), len(self.answers)) - 1]
+        return answer(request)
+
+
+@pytest.fixture
+async def peer() -> AsyncIterator[Peer]:
+    found = Peer()
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", found.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    found.url = f"http://127.0.0.1:{port}"
+    try:
+        yield found
+    finally:
+        await runner.cleanup()
 
 
 @pytest.fixture

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
+import yaml
 from kubernetes_asyncio import client
 
 from coachops_crds import constants as c
 from coachops_devstack.paths import REPO_ROOT
 from coachops_devstack.redis import Redis
 from coachops_devstack.stack import Stack
+from coachops_operator import fence
 from tests.conftest import Cluster
 from tests.operator_suite.conftest import (
     LEASE_SECONDS,
@@ -122,6 +129,79 @@ async def test_standby_replica_takes_over_within_30_s(
         operator.current = standby  # the fixture stops it at the end
 
 
+@pytest.mark.slow
+async def test_a_frozen_leader_exits_without_writing_after_the_standby_took_over(
+    operator: Operator,
+    kube: Kube,
+    creators: list[str],
+    new_creator_name: Callable[[str], str],
+    superuser: asyncpg.Connection,
+) -> None:
+    """SIGSTOP the leader past its Lease; the standby takes over and works; then the new
+    leader is killed and a Creator changed, so that only the old leader could act on it.
+    SIGCONT: the old leader must exit before it writes anything (status, Events, the
+    tenant row, the Lease)."""
+    assert operator.current is not None
+    old = operator.current
+    name = new_creator_name("frozen")
+    creators.append(name)
+    await kube.create_creator(name)
+    await wait_ready(kube, name)
+    standby = operator.new().start()
+    try:
+        await eventually(lambda: _role_is(standby, "standby"), 30)
+        os.kill(old.process.pid, signal.SIGSTOP)
+        frozen = time.monotonic()
+        await standby.wait_leader(timeout=40)
+        print(f"standby leads {time.monotonic() - frozen:.1f} s after SIGSTOP")
+        # The new leader works.
+        second = new_creator_name("frozen")
+        creators.append(second)
+        await kube.create_creator(second)
+        await wait_ready(kube, second, timeout=60)
+        standby.kill()
+        # Work only the old leader could now do (the new one is gone).
+        await kube.patch_creator(name, {"displayName": "Changed while frozen"})
+        before = await kube.creator(name)
+        assert before is not None
+        events_before = await kube.events(name)
+        lease = await _lease(kube)
+        assert lease.spec.holder_identity == standby.identity
+        os.kill(old.process.pid, signal.SIGCONT)
+
+        async def exited() -> bool:
+            return not old.process.running()
+
+        await eventually(exited, 15, interval=0.1)
+        assert old.process.popen is not None
+        assert old.process.popen.returncode == fence.EXIT_CODE, old.process.log_tail()
+        assert "leadership lost" in old.log()
+        # Give anything it might have sent time to land, then look: nothing changed.
+        await asyncio.sleep(2)
+        after = await kube.creator(name)
+        assert after is not None
+        assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+        assert after["status"]["observedGeneration"] < after["metadata"]["generation"]
+        assert await kube.events(name) == events_before
+        assert (await _lease(kube)).metadata.resource_version == lease.metadata.resource_version
+        display = await superuser.fetchval(
+            "SELECT display_name FROM creators WHERE creator_id = $1", c.tenant_id(name)
+        )
+        assert display == f"Coach {name}"
+    finally:
+        if old.process.running():
+            os.kill(old.process.pid, signal.SIGCONT)
+        old.stop()
+        standby.stop()
+        await operator.start()  # a fresh leader for the tests that follow
+
+
+async def _lease(kube: Kube) -> Any:
+    return await client.CoordinationV1Api(kube.api).read_namespaced_lease(
+        "coachops-operator", "coachops-system"
+    )
+
+
 async def _role_is(replica: object, role: str) -> bool:
     try:
         return bool(await replica.role() == role)  # type: ignore[attr-defined]
@@ -200,5 +280,51 @@ async def test_operator_runs_with_its_own_rbac(
             "auth", "can-i", "get", "pods", "-n", "kube-system", kubeconfig=kubeconfig, check=False
         )
         assert denied.stdout.strip() == "no"
+    finally:
+        await operator.restart()
+
+
+async def test_operator_logs_in_with_an_exec_plugin(
+    operator: Operator,
+    cluster: Cluster,
+    kube: Kube,
+    creators: list[str],
+    new_creator_name: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    """A kubeconfig whose user is an exec plugin, as on EKS, GKE and AKS: here the plugin
+    prints the operator ServiceAccount's token from the TokenRequest API."""
+    cluster.kubectl("apply", "-f", str(REPO_ROOT / "manifests" / "operator" / "rbac.yaml"))
+    static = await cluster.service_account_kubeconfig("coachops-system", "coachops-operator")
+    config = yaml.safe_load(static.read_text())
+    token_file = tmp_path / "token"
+    token_file.write_text(config["users"][0]["user"].pop("token"))
+    runs = tmp_path / "runs"
+    plugin = tmp_path / "token-plugin"
+    plugin.write_text(
+        f"#!{sys.executable}\n"
+        "import json, sys\n"
+        f"open({str(runs)!r}, 'a').write('run\\n')\n"
+        "print(json.dumps({'apiVersion': 'client.authentication.k8s.io/v1',"
+        " 'kind': 'ExecCredential',"
+        f" 'status': {{'token': open({str(token_file)!r}).read()}}}}))\n"
+    )
+    plugin.chmod(0o700)
+    config["users"][0]["user"]["exec"] = {
+        "apiVersion": "client.authentication.k8s.io/v1",
+        "command": str(plugin),
+        "interactiveMode": "Never",
+    }
+    kubeconfig = tmp_path / "exec.kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump(config))
+    await operator.restart(KUBECONFIG=str(kubeconfig))
+    try:
+        name = new_creator_name("exec")
+        creators.append(name)
+        await kube.create_creator(name)
+        obj = await wait_ready(kube, name)
+        assert condition(obj, "Ready")["reason"] == "Reconciled"
+        # Start-up check, the operator's client, kopf's session: the plugin ran for each.
+        assert len(runs.read_text().splitlines()) >= 3
     finally:
         await operator.restart()

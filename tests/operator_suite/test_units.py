@@ -5,12 +5,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import subprocess
+import sys
 
 import pytest
 
 from coachops_crds import constants as c
 from coachops_crds.models import CreatorSpec
-from coachops_operator import builders, drift
+from coachops_operator import builders, drift, fence, leader, retry
 from coachops_operator import conditions as cond
 from coachops_operator.builders import CreatorRef, RuntimeEnv
 from coachops_operator.database import scram_verifier
@@ -218,3 +220,56 @@ def test_redis_acl_limits_keys_and_never_carries_the_password() -> None:
     assert "~coachops:t:abc:*" in rules
     assert "-@dangerous" in rules
     assert "hunter2" not in " ".join(rules)
+
+
+# ---------------------------------------------------------------- retry decision
+
+
+def test_backoff_doubles_up_to_a_minute() -> None:
+    assert [retry.backoff(n) for n in (0, 1, 2, 5, 6, 7, 50)] == [1, 2, 4, 32, 60, 60, 60]
+
+
+def test_waiting_for_another_controller_polls_and_any_failure_backs_off() -> None:
+    waiting = retry.Retry("NamespaceReady: QuotaPending", retry.RetryKind.POLL)
+    failed = retry.Retry("DatabaseReady: DatabaseUnavailable")
+    assert retry.delay([], attempt=3) is None
+    assert retry.delay([waiting], attempt=5) == retry.POLL_SECONDS
+    assert retry.delay([waiting, failed], attempt=5) == 32
+    assert retry.delay([failed], attempt=0) == 1
+    assert retry.summary([waiting, failed]) == (
+        "NamespaceReady: QuotaPending; DatabaseReady: DatabaseUnavailable"
+    )
+
+
+# ---------------------------------------------------------------- leader fence
+
+
+@pytest.mark.parametrize(("duration", "margin"), [(15, 3.0), (8, 2.0), (60, 12.0), (2, 1.0)])
+def test_the_leader_stops_with_a_margin_before_the_lease_can_expire(
+    duration: float, margin: float
+) -> None:
+    assert leader.margin(duration) == margin
+    # Two renewals (every third of the duration) may fail before the deadline.
+    assert duration - leader.margin(duration) > duration / 3 or duration < 3
+
+
+def test_a_fence_past_its_deadline_ends_the_process_at_once() -> None:
+    """os._exit in a child process: the fence's exit code and its one log line."""
+    code = (
+        "import logging, time\n"
+        "logging.basicConfig()\n"
+        "from coachops_operator import fence\n"
+        "fence.check()\n"  # unarmed: nothing happens
+        "fence.arm(time.monotonic() + 60)\n"
+        "fence.check()\n"
+        "print('still here', flush=True)\n"
+        "fence.arm(time.monotonic() - 0.5)\n"
+        "fence.check()\n"
+        "print('never printed', flush=True)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert done.returncode == fence.EXIT_CODE
+    assert done.stdout == "still here\n"
+    assert "leadership lost: the Lease was last renewed too long ago" in done.stderr
