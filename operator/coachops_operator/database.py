@@ -518,6 +518,7 @@ async def probe_isolation(
     and every write to another tenant (or to the role bindings) refused.
     """
     conn = await asyncpg.connect(dsn, timeout=connect_timeout)
+    fence.check()
     try:
         await conn.execute(_PROBE.format(tenant=uuid.UUID(str(tenant)), canary=CANARY_ID))
     except asyncpg.RaiseError as error:

@@ -154,6 +154,7 @@ async def probe_user(url: str, own_prefix: str) -> str | None:
 
     Returns None when isolated, otherwise what went wrong.
     """
+    fence.check()
     client = aioredis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
     try:
         await client.set(f"{own_prefix}probe", "1", ex=60)
