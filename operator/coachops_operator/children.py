@@ -114,7 +114,11 @@ class Children:
                 ):
                     obj = event.get("object") or {}
                     if event.get("type") == "ERROR":
-                        raise kube.KubeError(int(obj.get("code") or 500), obj.get("reason", ""))
+                        raise kube.KubeError(
+                            int(obj.get("code") or 500),
+                            str(obj.get("reason", "")),
+                            str(obj.get("message", "")),
+                        )
                     version = obj["metadata"]["resourceVersion"]
                     if event["type"] == "DELETED":
                         self._forget(kind, obj)

@@ -220,6 +220,11 @@ class Credentials:
     def expiration(self) -> datetime | None:
         return self.exec_plugin.expiration if self.exec_plugin is not None else None
 
+    @property
+    def renewable(self) -> bool:
+        """Whether asking again can give other credentials (a 401 is then worth a retry)."""
+        return self.exec_plugin is not None or self._token_file is not None
+
     async def headers(self, *, refresh: bool = False) -> dict[str, str]:
         """The Authorization header; ``refresh`` after a 401 gets new credentials where
         they can be renewed (an exec plugin runs again, a token file is re-read)."""

@@ -1,9 +1,10 @@
 """The kopf handlers: each translates between kopf and the module that does the work.
 
-Startup builds the shared clients (``stores.Stores``); the Creator handlers call
+Startup applies the ClusterRoles every tenant namespace binds, starts the index of
+children and builds the shared clients (``stores.Stores``). The Creator handlers call
 ``creator.py`` (reconcile, status refresh, deletion) and ``drift_check.py``; the
-CoachingProgram handlers call ``program.py``. Here results become status patches, Events
-and ``kopf.TemporaryError``/``kopf.PermanentError``; no store is touched directly.
+CoachingProgram handlers call ``program.py``. Here their results become status patches,
+Events and ``kopf.TemporaryError``/``kopf.PermanentError``.
 
 Importing this module registers the handlers with kopf's default registry, and reads the
 operator's settings (``settings.load``): the timers need the drift interval when they are

@@ -117,13 +117,11 @@ async def _fenced(_session: aiohttp.ClientSession, _context: SimpleNamespace, _p
     fence.check()
 
 
-def _session(credentials: Credentials, **options: Any) -> aiohttp.ClientSession:
+def _session(credentials: Credentials, *, limit: int, **options: Any) -> aiohttp.ClientSession:
     trace = aiohttp.TraceConfig()
     trace.on_request_start.append(_fenced)
     return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(
-            ssl=_ssl_context(credentials.info), limit=options.pop("limit")
-        ),
+        connector=aiohttp.TCPConnector(ssl=_ssl_context(credentials.info), limit=limit),
         # No proxy environment and no ~/.netrc: reading them runs in a worker thread on
         # every request (~10 % of the operator's CPU under load).
         trust_env=False,
@@ -205,7 +203,7 @@ class KubeClient:
             status, reason, wait, payload = await self._send(
                 method, path, data, query, content_type, refresh=False
             )
-            if status == 401 and not refreshed:
+            if status == 401 and self.credentials.renewable and not refreshed:
                 refreshed = True  # expired or rotated credentials: renew them, once
                 status, reason, wait, payload = await self._send(
                     method, path, data, query, content_type, refresh=True

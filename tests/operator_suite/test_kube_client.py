@@ -108,3 +108,17 @@ async def test_every_request_carries_the_credentials(peer: Peer) -> None:
     finally:
         await api.close()
     assert peer.seen == [("GET", "/api/v1/namespaces/x", "Bearer abc")]
+
+
+async def test_a_401_with_a_static_token_is_not_sent_again(peer: Peer) -> None:
+    def refuse(request: web.Request) -> web.Response:
+        return web.json_response({"kind": "Status", "message": "Unauthorized"}, status=401)
+
+    peer.answers = [refuse, ok]
+    api = client(peer)
+    try:
+        with pytest.raises(kube.KubeError, match="401"):
+            await api.request("GET", "/api/v1/namespaces/x")
+    finally:
+        await api.close()
+    assert len(peer.seen) == 1
