@@ -1,8 +1,9 @@
 """``python -m coachops_devstack up``: the local stack in the foreground (``make up``).
 
-Starts the control plane, PostgreSQL, Redis, ChromaDB (and Ollama when no OLLAMA_HOST is
-given), applies the CRDs, runs the operator and the runtime with their logs interleaved
-on this terminal, applies the sample tenant and prints how to use it. Ctrl-C stops it all.
+Starts the control plane, PostgreSQL, Redis, ChromaDB, Mailpit (and Ollama when no
+OLLAMA_HOST is given), applies the CRDs, runs the operator, the runtime and the e-mail
+worker with their logs interleaved on this terminal, applies the sample tenant and prints
+how to use it. Ctrl-C stops it all.
 """
 
 from __future__ import annotations

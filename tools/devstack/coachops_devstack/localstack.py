@@ -1,13 +1,15 @@
-"""The developer's local stack: the shared stack plus the operator, the runtime and a sample.
+"""The developer's local stack: the shared stack plus the operator, the runtime, the worker
+(which delivers e-mail to Mailpit) and a sample.
 
-Logs of the operator and the runtime are streamed to this terminal with a name prefix;
-every other component logs to a file under the state directory.
+Logs of the operator, the runtime and the worker are streamed to this terminal with a name
+prefix; every other component logs to a file under the state directory.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import secrets
 import subprocess
 import sys
@@ -71,6 +73,7 @@ class LocalStack:
         install_crds(controlplane_bin("kubectl"), self.kubeconfig)
         await self._start_operator()
         await self._start_runtime()
+        self._start_worker()
         if SAMPLES.exists():
             # A program lives in its creator's namespace, which the operator creates: apply
             # the Creator, wait for its namespace, then the program.
@@ -145,19 +148,7 @@ class LocalStack:
         assert self.stack is not None
         # The runtime may write CoachingPrograms and nothing else, as in a cluster.
         kubeconfig = await self._restricted_kubeconfig(RUNTIME_RBAC, "coachops-runtime")
-        keys = self.workdir / "jwt-keys"
-        keys.mkdir(exist_ok=True)
-        env = {
-            **self._store_env(),
-            "KUBECONFIG": str(kubeconfig),
-            "COACHOPS_ENVIRONMENT": "development",
-            "COACHOPS_DATABASE_URL": self.stack.postgres.runtime_dsn,
-            "COACHOPS_REDIS_URL": self.stack.redis.url,
-            "COACHOPS_CHROMA_URL": self.stack.chroma.url,
-            "COACHOPS_OLLAMA_URL": self.ollama_host or "",
-            "COACHOPS_JWT_KEYS_DIR": str(keys),
-            "COACHOPS_SECRET_KEY": secrets.token_urlsafe(32),
-        }
+        env = {**self._runtime_env(), "KUBECONFIG": str(kubeconfig)}
         runtime = ManagedProcess(
             "runtime",
             [
@@ -181,6 +172,46 @@ class LocalStack:
 
         await runtime.wait_ready(healthy, timeout=60)
 
+    def _runtime_env(self) -> dict[str, str]:
+        """Settings shared by the runtime and the worker (``COACHOPS_*``)."""
+        assert self.stack is not None
+        keys = self.workdir / "jwt-keys"
+        keys.mkdir(exist_ok=True)
+        return {
+            **self._store_env(),
+            "COACHOPS_ENVIRONMENT": "development",
+            "COACHOPS_DATABASE_URL": self.stack.postgres.runtime_dsn,
+            "COACHOPS_REDIS_URL": self.stack.redis.url,
+            "COACHOPS_CHROMA_URL": self.stack.chroma.url,
+            "COACHOPS_OLLAMA_URL": self.ollama_host or "",
+            "COACHOPS_JWT_KEYS_DIR": str(keys),
+            "COACHOPS_SECRET_KEY": secrets.token_urlsafe(32),
+            "COACHOPS_PUBLIC_BASE_URL": f"http://127.0.0.1:{self.api_port}",
+            "COACHOPS_SMTP_HOST": "127.0.0.1",
+            "COACHOPS_SMTP_PORT": str(self.stack.mailpit.smtp_port),
+            "COACHOPS_SMTP_TLS": "none",
+        }
+
+    def _start_worker(self) -> None:
+        """The outbox worker: delivers queued e-mail to Mailpit."""
+        worker = ManagedProcess(
+            "worker",
+            [sys.executable, "-m", "coachops_runtime.worker"],
+            self.workdir / "logs" / "worker.log",
+            env=self._runtime_env(),
+        )
+        self._run_streamed(worker)
+
+    def write_superuser_dsn(self) -> Path:
+        """The PostgreSQL superuser's DSN in a file only this user can read."""
+        assert self.stack is not None
+        path = self.workdir / "superuser.dsn"
+        path.unlink(missing_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(self.stack.postgres.superuser_dsn + "\n")
+        return path
+
     def _run_streamed(self, process: ManagedProcess) -> None:
         process.start()
         self.processes.append(process)
@@ -188,6 +219,8 @@ class LocalStack:
 
     def instructions(self) -> str:
         assert self.stack is not None
+        dsn_file = self.write_superuser_dsn()
+        mail = self.stack.mailpit
         return f"""
 coachops local stack is up ({time.monotonic() - self.started:.1f} s).
 
@@ -196,9 +229,11 @@ coachops local stack is up ({time.monotonic() - self.started:.1f} s).
              kubectl get crds
              kubectl get coachops -A
   API:       http://127.0.0.1:{self.api_port}/docs   (OpenAPI at /openapi.json)
-  Postgres:  {self.stack.postgres.superuser_dsn.split("@")[1]} (superuser DSN in {self.workdir})
+  Postgres:  {self.stack.postgres.superuser_dsn.split("@")[1]} (superuser DSN in {dsn_file})
   Redis:     127.0.0.1:{self.stack.redis.port}
   Chroma:    {self.stack.chroma.url}
+  Mailpit:   {mail.url}/view/latest.html   (the newest e-mail; .txt for plain text)
+             {mail.url}/api/v1/messages   (every e-mail, through Mailpit's API)
   Ollama:    {self.ollama_host or "not running"}
   Logs:      {self.workdir / "logs"}
 
