@@ -69,6 +69,7 @@ class LocalStack:
         print(f"starting the local stack in {self.workdir} ...", flush=True)
         self.stack = await start_stack(self.workdir, keep_workdir=True)
         print(self.stack.timings.table(), flush=True)
+        self.write_superuser_dsn()
         await self._start_ollama()
         install_crds(controlplane_bin("kubectl"), self.kubeconfig)
         await self._start_operator()
@@ -202,15 +203,17 @@ class LocalStack:
         )
         self._run_streamed(worker)
 
-    def write_superuser_dsn(self) -> Path:
+    @property
+    def superuser_dsn_file(self) -> Path:
+        return self.workdir / "superuser.dsn"
+
+    def write_superuser_dsn(self) -> None:
         """The PostgreSQL superuser's DSN in a file only this user can read."""
         assert self.stack is not None
-        path = self.workdir / "superuser.dsn"
-        path.unlink(missing_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        self.superuser_dsn_file.unlink(missing_ok=True)
+        fd = os.open(self.superuser_dsn_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as file:
             file.write(self.stack.postgres.superuser_dsn + "\n")
-        return path
 
     def _run_streamed(self, process: ManagedProcess) -> None:
         process.start()
@@ -219,8 +222,7 @@ class LocalStack:
 
     def instructions(self) -> str:
         assert self.stack is not None
-        dsn_file = self.write_superuser_dsn()
-        mail = self.stack.mailpit
+        mail, postgres = self.stack.mailpit, self.stack.postgres
         return f"""
 coachops local stack is up ({time.monotonic() - self.started:.1f} s).
 
@@ -229,7 +231,7 @@ coachops local stack is up ({time.monotonic() - self.started:.1f} s).
              kubectl get crds
              kubectl get coachops -A
   API:       http://127.0.0.1:{self.api_port}/docs   (OpenAPI at /openapi.json)
-  Postgres:  {self.stack.postgres.superuser_dsn.split("@")[1]} (superuser DSN in {dsn_file})
+  Postgres:  {postgres.superuser_dsn.split("@")[1]} (superuser DSN in {self.superuser_dsn_file})
   Redis:     127.0.0.1:{self.stack.redis.port}
   Chroma:    {self.stack.chroma.url}
   Mailpit:   {mail.url}/view/latest.html   (the newest e-mail; .txt for plain text)
