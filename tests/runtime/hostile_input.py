@@ -2,10 +2,11 @@
 
 Loaded by ``st run`` through ``SCHEMATHESIS_HOOKS=tests.runtime.hostile_input`` (see
 test_openapi.py). Schemathesis generates requests that fit the OpenAPI document; these
-hooks then, in part of the examples, insert NUL or unpaired surrogates into one string of
-the JSON body, NUL into one string of the query or path (a URL cannot carry a surrogate),
-and replace a ``cursor`` with one from ``hostile_cursors``. The checks stay the same: no
-5xx, and every answer as documented.
+hooks then, in about half of the examples each, insert NUL or unpaired surrogates into one
+string of the JSON body, set a free-text query parameter to text with NUL, put a cursor
+from ``hostile_cursors`` on operations that take one, and insert NUL into a path
+parameter (a URL cannot carry a surrogate). The checks stay the same: no 5xx, and every
+answer as documented.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 import schemathesis
 from hypothesis import strategies as st
 
-from tests.runtime.strategies import hostile_cursors, with_unstorable
+from tests.runtime.strategies import UNSTORABLE, hostile_cursors, with_unstorable
 
 Path = tuple[str | int, ...]
 
@@ -49,18 +50,15 @@ def _get(document: Any, path: Path) -> Any:
     return document
 
 
-def _spoil_one_string(document: Any, alphabet: Any = None) -> st.SearchStrategy[Any]:
+@st.composite
+def _spoil_one_string(draw: st.DrawFn, document: Any, alphabet: Any = UNSTORABLE) -> Any:
+    """``document``, or in about half of the draws, with refused characters inserted into
+    one of its strings."""
     paths = _strings(document)
-    if not paths:
-        return st.just(document)
-    spoilt = st.sampled_from(paths).flatmap(
-        lambda path: (
-            with_unstorable(_get(document, path))
-            if alphabet is None
-            else with_unstorable(_get(document, path), alphabet)
-        ).map(lambda text: _replace(document, path, text))
-    )
-    return st.one_of(st.just(document), spoilt)
+    if not paths or not draw(st.booleans()):
+        return document
+    path = draw(st.sampled_from(paths))
+    return _replace(document, path, draw(with_unstorable(_get(document, path), alphabet)))
 
 
 @schemathesis.hook
@@ -68,15 +66,38 @@ def flatmap_body(context: Any, body: Any) -> st.SearchStrategy[Any]:
     return _spoil_one_string(body)
 
 
+def _text_parameters(context: Any) -> tuple[list[str], bool]:
+    """The operation's free-text query parameters (strings without a format or enum), and
+    whether it takes a cursor."""
+    names, cursor = [], False
+    for parameter in getattr(context.operation, "query", ()):
+        schema = parameter.definition.get("schema", {})
+        for branch in schema.get("anyOf", [schema]):
+            if branch.get("type") == "string" and not {"format", "enum"} & branch.keys():
+                if parameter.name == "cursor":
+                    cursor = True
+                else:
+                    names.append(parameter.name)
+                break
+    return names, cursor
+
+
+@st.composite
+def _hostile_query(
+    draw: st.DrawFn, query: dict[str, Any], names: list[str], takes_cursor: bool
+) -> dict[str, Any]:
+    query = dict(query)
+    if names and draw(st.booleans()):  # also when the generator left the parameter out
+        query[draw(st.sampled_from(names))] = draw(with_unstorable("text", st.just("\x00")))
+    if takes_cursor and draw(st.booleans()):
+        query["cursor"] = draw(hostile_cursors())
+    return query
+
+
 @schemathesis.hook
 def flatmap_query(context: Any, query: Any) -> st.SearchStrategy[Any]:
-    if not isinstance(query, dict):
-        return st.just(query)
-    spoilt = _spoil_one_string(query, st.just("\x00"))
-    if "cursor" not in query:
-        return spoilt
-    with_cursor = hostile_cursors().map(lambda cursor: {**query, "cursor": cursor})
-    return st.one_of(spoilt, with_cursor)
+    names, takes_cursor = _text_parameters(context)
+    return _hostile_query(query if isinstance(query, dict) else {}, names, takes_cursor)
 
 
 @schemathesis.hook

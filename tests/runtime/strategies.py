@@ -56,16 +56,32 @@ def any_datetimes() -> st.SearchStrategy[datetime]:
 
 
 def digit_strings() -> st.SearchStrategy[str]:
-    """Strings of characters str.isdigit() accepts: ASCII, other scripts' digits, "²"."""
+    """Strings of characters str.isdigit() accepts: ASCII, other scripts' digits, and the
+    superscripts and circled digits ("²", "①") that int() refuses."""
     digits = st.characters(categories=["Nd", "No"]).filter(str.isdigit)
-    return st.text(alphabet=digits, min_size=1, max_size=24)
+    not_for_int = st.characters(categories=["No"]).filter(str.isdigit)
+    return st.one_of(
+        st.text(alphabet=digits, min_size=1, max_size=24),
+        st.tuples(st.text(alphabet=digits, max_size=5), not_for_int).map("".join),
+    )
+
+
+def any_integers() -> st.SearchStrategy[int]:
+    """Any size, weighted towards the edges of int64 (a bigint column)."""
+    edge = 2**63
+    return st.one_of(
+        st.integers(),
+        st.integers(min_value=edge - 100, max_value=edge + 100),
+        st.integers(min_value=-(2**200), max_value=2**200),
+        st.integers(min_value=-edge - 100, max_value=-edge + 100),
+    )
 
 
 def cursor_values() -> st.SearchStrategy[str]:
     return st.one_of(
         any_datetimes().map(lambda moment: moment.isoformat()),
         st.uuids().map(str),
-        st.integers(min_value=-(2**200), max_value=2**200).map(str),
+        any_integers().map(str),
         digit_strings(),
         unstorable_text(),
         st.text(max_size=40),
@@ -85,7 +101,7 @@ def hostile_cursors() -> st.SearchStrategy[str]:
         st.tuples(any_datetimes(), st.uuids()).map(
             lambda v: encoded([v[0].isoformat(), str(v[1])])
         ),
-        st.integers(min_value=-(2**200), max_value=2**200).map(lambda n: encoded([str(n)])),
+        any_integers().map(lambda n: encoded([str(n)])),
         digit_strings().map(lambda d: encoded([d])),
         st.recursive(
             st.none() | st.booleans() | st.integers() | st.text(max_size=10),

@@ -75,17 +75,24 @@ async def worlds(client: httpx.AsyncClient, tenants: Tenants) -> tuple[World, Wo
     return await build(client, tenants, "acme"), await build(client, tenants, "bolt")
 
 
-def attempts(a: World, b: World) -> list[tuple[str, str, dict[str, Any] | None, int | str]]:
-    """(method, path, json body, expected status or 'list') for A's token against B's data."""
+Listed = tuple[str, str, str]  # a list of objects: (id field, A's id, B's id)
+
+
+def attempts(
+    a: World, b: World
+) -> list[tuple[str, str, dict[str, Any] | None, int | str | Listed]]:
+    """(method, path, json body, expected) for A's token against B's data. Expected is a
+    status, 'page' (a page of A's end users or conversations only), or a Listed: 200 with
+    a list that holds A's object and not B's."""
     p, u, c, k = b.program, b.end_user, b.conversation, b.api_key_id
     return [
         ("GET", "/v1/creator", None, 200),
         ("GET", "/v1/creator/usage", None, 200),
-        ("GET", "/v1/api-keys", None, "list"),
+        ("GET", "/v1/api-keys", None, ("api_key_id", a.api_key_id, k)),
         ("DELETE", f"/v1/api-keys/{k}", None, 404),
         ("POST", "/v1/end-user-tokens", {"end_user_id": u, "program_id": str(p)}, 404),
         ("POST", f"/v1/end-users/{u}/magic-links", {"program_id": str(p)}, 404),
-        ("GET", "/v1/programs", None, "list"),
+        ("GET", "/v1/programs", None, ("program_id", str(a.program), str(p))),
         ("GET", f"/v1/programs/{b.creator.name}-prog", None, 404),
         ("POST", "/v1/end-users", {"email": "new@example.com", "program_ids": [str(p)]}, 404),
         ("GET", "/v1/end-users", None, "page"),
@@ -107,7 +114,7 @@ def attempts(a: World, b: World) -> list[tuple[str, str, dict[str, Any] | None, 
         ("POST", f"/v1/conversations/{c}/pause", None, 404),
         ("POST", f"/v1/conversations/{c}/resume", None, 404),
         ("POST", f"/v1/conversations/{c}/messages", {"body": "injected"}, 404),
-        ("GET", "/v1/analytics/daily", None, "list"),
+        ("GET", "/v1/analytics/daily", None, ("program_id", str(a.program), str(p))),
         ("GET", f"/v1/analytics/daily?program_id={p}", None, 404),
     ]
 
@@ -122,9 +129,12 @@ async def test_creator_a_cannot_touch_creator_b(
         text = response.text.replace(path.split("?")[0], "")
         for secret in b.secrets():
             assert secret not in text, (method, path, secret)
-        if expected == "list":
+        if isinstance(expected, tuple):
+            field, mine, theirs = expected
             assert response.status_code == 200, (method, path, response.text)
-            assert isinstance(response.json(), list)
+            ids = [item[field] for item in response.json()]
+            assert mine in ids, (method, path, ids)
+            assert theirs not in ids, (method, path, ids)
         elif expected == "page":
             assert response.status_code == 200, (method, path, response.text)
             items = response.json()["items"]

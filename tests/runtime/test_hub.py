@@ -127,8 +127,13 @@ async def test_conversation_takeover_export_and_analytics(
     )
     assert reply.status_code == 201
     assert reply.json()["author"] == "creator"
+    charged = (await client.get("/v1/creator/usage", headers=creator.headers)).json()
     second = await client.post("/v1/me/messages", json={"body": "thanks!"}, headers=me)
+    assert second.status_code == 202
     assert second.json()["reply"] == "human"
+    # A message a human answers never counts against the AI message quota.
+    usage = (await client.get("/v1/creator/usage", headers=creator.headers)).json()
+    assert usage["messages_used"] == charged["messages_used"]
     resumed = await client.post(
         f"/v1/conversations/{conversation_id}/resume", headers=creator.headers
     )
@@ -164,34 +169,22 @@ async def test_conversation_takeover_export_and_analytics(
     )
     assert [m["body"] for m in json.loads(as_json.text)["messages"]] == bodies
 
-    # A check-in that was answered, for the response rate: earlier today (half way between
-    # midnight UTC and now, so the test holds at any time of day).
-    await tenants.owner(
-        creator.creator_id,
-        "INSERT INTO messages (creator_id, conversation_id, program_id, end_user_id,"
-        " direction, author, kind, body, created_at)"
-        " VALUES ($1, $2, $3, $4, 'out', 'ai', 'check_in', 'How did you sleep?',"
-        " date_trunc('day', now(), 'UTC') + (now() - date_trunc('day', now(), 'UTC')) / 2)",
-        creator.creator_id,
-        uuid.UUID(conversation_id),
-        program,
-        uuid.UUID(end_user_id),
-    )
     daily = await client.get(
         "/v1/analytics/daily", params={"program_id": str(program)}, headers=creator.headers
     )
     assert daily.status_code == 200, daily.text
     (today,) = daily.json()
+    assert today["program_id"] == str(program)
     assert today["messages_in"] == 2
-    assert today["messages_out"] == 2
+    assert today["messages_out"] == 1  # the creator's reply
     assert today["active_users"] == 1
-    assert today["check_ins_sent"] == 1
-    assert today["check_in_response_rate"] == 1.0
+    # Nothing sends check-ins yet (the proactive engine is planned): the figures say so.
+    assert today["check_ins_sent"] == 0
+    assert today["check_ins_answered"] == 0
+    assert today["check_in_response_rate"] is None
     backwards = await client.get(
         "/v1/analytics/daily",
         params={"from": "2026-02-01", "to": "2026-01-01"},
         headers=creator.headers,
     )
     assert backwards.status_code == 400
-    usage = await client.get("/v1/creator/usage", headers=creator.headers)
-    assert usage.json()["messages_used"] == 1  # one AI reply charged; the other went to a human

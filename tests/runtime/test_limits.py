@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -48,6 +49,45 @@ async def test_tenant_rate_limit_answers_429_with_headers(
     assert int(limited.headers["Retry-After"]) >= 1
     assert limited.json()["type"].endswith("/rate-limited")
     assert "RateLimit" in limited.headers
+
+
+async def test_each_end_user_may_make_5_requests_per_second(
+    client: httpx.AsyncClient, tenants: Tenants
+) -> None:
+    creator = await tenants.signed_up("eurl", plan={"requestsPerSecond": 1000})
+    first = await _enrolled_end_user(client, tenants, creator)
+    user = await client.post("/v1/end-users", json={}, headers=creator.headers)
+    enrol = await client.post(
+        f"/v1/end-users/{user.json()['end_user_id']}/enrolments",
+        json={"program_id": str(creator.programs["run"])},
+        headers=creator.headers,
+    )
+    assert enrol.status_code == 201
+    token = await client.post(
+        "/v1/end-user-tokens",
+        json={
+            "end_user_id": user.json()["end_user_id"],
+            "program_id": str(creator.programs["run"]),
+        },
+        headers=creator.headers,
+    )
+    second = {"Authorization": f"Bearer {token.json()['access_token']}"}
+
+    started = time.monotonic()
+    answers = [await client.get("/v1/me", headers=first) for _ in range(12)]
+    refilled = (time.monotonic() - started) * 5  # tokens back at 5 per second meanwhile
+    statuses = [a.status_code for a in answers]
+    assert statuses[:5] == [200] * 5, statuses  # the burst is one second's worth
+    assert 5 <= statuses.count(200) <= 5 + refilled + 1, (statuses, refilled)
+    assert 429 in statuses
+    assert answers[0].headers["RateLimit-Policy"] == '"end-user";q=5;w=1'
+    limited = next(a for a in answers if a.status_code == 429)
+    assert limited.json()["type"].endswith("/rate-limited")
+    assert limited.json()["detail"] == "more than 5 requests per 1 s"
+    assert int(limited.headers["Retry-After"]) >= 1
+    # The limit is the end user's own: another end user and the creator are not held up.
+    assert (await client.get("/v1/me", headers=second)).status_code == 200
+    assert (await client.get("/v1/creator", headers=creator.headers)).status_code == 200
 
 
 async def test_monthly_message_quota_has_its_own_error(

@@ -123,34 +123,13 @@ async def test_program_lifecycle_through_the_api(
     )
     assert invalid.status_code == 422
 
-    # The operator reports progress on the status subresource.
-    await k8s.CustomObjectsApi(cluster.api).patch_namespaced_custom_object_status(  # type: ignore[call-arg]
-        GROUP,
-        VERSION,
-        a_ns,
-        PROGRAM_PLURAL,
-        "couch-to-5k",
-        {
-            "status": {
-                "observedGeneration": obj["metadata"]["generation"],
-                "modelPullPercent": 40,
-                "conditions": [
-                    {
-                        "type": "Ready",
-                        "status": "False",
-                        "reason": "ModelPulling",
-                        "message": "pulling",
-                        "lastTransitionTime": "2026-01-01T00:00:00Z",
-                    }
-                ],
-            }
-        },
-        _content_type="application/merge-patch+json",
-    )
+    # No operator runs here: the object is Pending until one observes its generation.
     status = await client.get("/v1/programs/couch-to-5k/status", headers=a.headers)
     assert status.status_code == 200, status.text
-    assert status.json()["phase"] == "NotReady"
-    assert status.json()["model_pull_percent"] == 40
+    assert status.json()["phase"] == "Pending"
+    assert status.json()["generation"] == obj["metadata"]["generation"]
+    assert status.json()["observed_generation"] == 0
+    assert status.json()["conditions"] == []
 
     updated = await client.patch(
         "/v1/programs/couch-to-5k", json={"title": "Run a 10k"}, headers=a.headers
@@ -161,6 +140,8 @@ async def test_program_lifecycle_through_the_api(
     assert obj["spec"]["title"] == "Run a 10k"
     assert obj["spec"]["persona"]["name"] == "Robin"
     assert updated.json()["status"]["phase"] == "Pending"  # a new generation to reconcile
+    assert updated.json()["status"]["generation"] == obj["metadata"]["generation"]
+    assert obj["metadata"]["generation"] == status.json()["generation"] + 1
 
     # B cannot see, change or delete A's program; its own namespace has no such object.
     for method, path, body in (

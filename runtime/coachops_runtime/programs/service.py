@@ -33,7 +33,9 @@ def _objects(kube: Kube, context: CreatorContext) -> ProgramObjects:
     return ProgramObjects(kube, creator_namespace(context.tenant.name))
 
 
-def _status(obj: dict[str, Any]) -> ProgramStatus:
+def status_of(obj: dict[str, Any]) -> ProgramStatus:
+    """The object's phase: Deleting once deletion began; Pending until the operator has
+    observed the current generation and set Ready; then Ready or NotReady by Ready."""
     metadata = obj.get("metadata", {})
     status = obj.get("status") or {}
     generation = int(metadata.get("generation") or 0)
@@ -75,7 +77,7 @@ def _from_object(obj: dict[str, Any]) -> ProgramPublic:
         spec=spec,
         created_at=obj["metadata"].get("creationTimestamp"),
         status_url=status_url(name),
-        status=_status(obj),
+        status=status_of(obj),
     )
 
 
@@ -120,7 +122,7 @@ async def get(kube: Kube, context: CreatorContext, name: str) -> ProgramPublic:
         raise NotFound("no such program")
     program = _from_row(row) if row is not None else _from_object(obj or {})
     if obj is not None:
-        program.status = _status(obj)
+        program.status = status_of(obj)
     return program
 
 
@@ -128,7 +130,7 @@ async def status(kube: Kube, context: CreatorContext, name: str) -> ProgramStatu
     obj = await _objects(kube, context).get(name)
     if obj is None:
         raise NotFound("no such program")
-    return _status(obj)
+    return status_of(obj)
 
 
 async def update(
