@@ -87,7 +87,7 @@ def _hostile_query(
     draw: st.DrawFn, query: dict[str, Any], names: list[str], takes_cursor: bool
 ) -> dict[str, Any]:
     query = dict(query)
-    if names and draw(st.booleans()):  # also when the generator left the parameter out
+    if bool(names) and draw(st.booleans()):  # also when the generator left the parameter out
         query[draw(st.sampled_from(names))] = draw(with_unstorable("text", st.just("\x00")))
     if takes_cursor and draw(st.booleans()):
         query["cursor"] = draw(hostile_cursors())
