@@ -1,4 +1,5 @@
-"""The GCRA limiter against a real Redis: exact for small limits, leases for busy keys."""
+"""The GCRA limiter: against a real Redis (exact for small limits, leases for busy keys),
+and its lease arithmetic alone."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from coachops_devstack.stack import Stack
-from coachops_runtime.kit.ratelimit import CacheUnavailableError, Limiter
+from coachops_runtime.kit.ratelimit import CacheUnavailableError, Decision, Lease, Limiter
 
 
 class CountingLimiter(Limiter):
@@ -134,3 +135,103 @@ async def test_concurrent_requests_fail_together_when_redis_hangs() -> None:
         server.close()
     assert all(isinstance(r, CacheUnavailableError) for r in results), results[:3]
     assert time.monotonic() - started < 5
+
+
+# ---------------------------------------------------------------- the arithmetic alone
+# A Limiter on a Redis nobody listens to: these paths must not ask it (they would fail).
+
+
+@pytest.fixture
+def offline() -> Limiter:
+    return Limiter(aioredis.Redis.from_url("redis://127.0.0.1:9/0", socket_timeout=0.1))
+
+
+@pytest.mark.parametrize(
+    ("rate", "cap"), [(0, 1), (1, 1), (39, 1), (40, 2), (400, 20), (1000, 50), (10_000, 500)]
+)
+def test_a_lease_holds_at_most_5_percent_of_the_burst(rate: int, cap: int) -> None:
+    assert Limiter.lease_cap(rate) == cap
+
+
+def test_a_lease_doubles_while_spent_in_time_and_shrinks_to_what_was_spent(
+    offline: Limiter,
+) -> None:
+    now = time.monotonic()
+    spent_in_time = Lease(tokens=0, size=4, granted_at=now, remaining=10, reset_ms=100)
+    assert offline._next_size(spent_in_time, now + 0.01, cap=20) == 8
+    assert offline._next_size(spent_in_time, now + 0.01, cap=5) == 5  # never above the cap
+    expired = Lease(tokens=2, size=8, granted_at=now, remaining=10, reset_ms=100, used=6)
+    later = now + Limiter.LEASE_SECONDS + 0.01
+    assert offline._next_size(expired, later, cap=20) == 7  # what it spent, and this one
+    idle = Lease(tokens=8, size=8, granted_at=now, remaining=10, reset_ms=100, used=0)
+    assert offline._next_size(idle, later, cap=20) == 1
+
+
+async def test_a_lease_is_spent_locally_and_counts_down(offline: Limiter) -> None:
+    granted = time.monotonic() - 0.05
+    offline._leases["k"] = Lease(tokens=3, size=4, granted_at=granted, remaining=10, reset_ms=900)
+    decisions = [await offline.hit("k", "tenant", 400) for _ in range(3)]
+    assert all(d.allowed for d in decisions)
+    # RateLimit's remaining: what Redis had left plus the tokens still leased.
+    assert [d.remaining for d in decisions] == [12, 11, 10]
+    # The reset moves on with the clock from what Redis said at the grant (~50 ms ago).
+    assert all(790 <= d.reset_ms <= 850 for d in decisions), decisions
+    assert offline._leases["k"].used == 3
+    assert offline._leases["k"].tokens == 0
+    with pytest.raises(CacheUnavailableError):  # spent: the next request asks Redis
+        await offline.hit("k", "tenant", 400)
+
+
+async def test_an_expired_lease_is_not_spent(offline: Limiter) -> None:
+    stale = time.monotonic() - Limiter.LEASE_SECONDS - 0.01
+    offline._leases["k"] = Lease(tokens=5, size=8, granted_at=stale, remaining=10, reset_ms=900)
+    with pytest.raises(CacheUnavailableError):
+        await offline.hit("k", "tenant", 400)
+    assert offline._leases["k"].tokens == 5
+
+
+def test_old_leases_are_dropped_when_the_table_is_full(
+    offline: Limiter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(Limiter, "MAX_LEASES", 4)
+    now = time.monotonic()
+    old = now - 3 * Limiter.LEASE_SECONDS
+    for key, at in (("a", old), ("b", old), ("c", now), ("d", now)):
+        offline._keep(key, Lease(1, 1, at, 0, 0))
+    offline._keep("e", Lease(1, 1, now, 0, 0))
+    assert sorted(offline._leases) == ["c", "d", "e"]
+    offline._keep("c", Lease(2, 2, now, 0, 0))  # a key already held replaces its lease
+    assert offline._leases["c"].tokens == 2
+
+
+@pytest.mark.parametrize(
+    ("decision", "headers"),
+    [
+        (
+            Decision(True, "tenant", 10, 1, 9, 0, 1),
+            {"RateLimit-Policy": '"tenant";q=10;w=1', "RateLimit": '"tenant";r=9;t=1'},
+        ),
+        (
+            Decision(True, "end-user", 5, 1, 0, 0, 1001),
+            {"RateLimit-Policy": '"end-user";q=5;w=1', "RateLimit": '"end-user";r=0;t=2'},
+        ),
+        (
+            Decision(False, "tenant", 10, 1, 0, 40, 1000),
+            {
+                "RateLimit-Policy": '"tenant";q=10;w=1',
+                "RateLimit": '"tenant";r=0;t=1',
+                "Retry-After": "1",  # never 0: a client would retry at once
+            },
+        ),
+        (
+            Decision(False, "tenant", 1, 60, 0, 59_001, 60_000),
+            {
+                "RateLimit-Policy": '"tenant";q=1;w=60',
+                "RateLimit": '"tenant";r=0;t=60',
+                "Retry-After": "60",
+            },
+        ),
+    ],
+)
+def test_headers(decision: Decision, headers: dict[str, str]) -> None:
+    assert decision.headers() == headers

@@ -85,7 +85,7 @@ class QuotaResult:
 
 
 @dataclass
-class _Lease:
+class Lease:
     """Tokens one key holds locally, and what Redis said when it granted them."""
 
     tokens: int
@@ -111,12 +111,12 @@ class Limiter:
         self.redis = redis
         self._gcra = redis.register_script(_GCRA)
         self._quota = redis.register_script(_QUOTA)
-        self._leases: dict[str, _Lease] = {}
+        self._leases: dict[str, Lease] = {}
         self._asking: dict[str, asyncio.Future[None]] = {}
 
     async def hit(self, key: str, policy: str, rate: int, window: int = 1) -> Decision:
         """One request against ``rate`` per ``window`` seconds (burst: one window's worth)."""
-        cap = max(1, int(rate * self.LEASE_SHARE))
+        cap = self.lease_cap(rate)
         while True:
             now = time.monotonic()
             lease = self._leases.get(key)
@@ -158,17 +158,23 @@ class Limiter:
         )
         if cap > 1:  # one token is this request's; the rest is the lease
             spare = max(0, granted - 1)
-            self._keep(key, _Lease(spare, wanted, now, remaining, reset_ms))
+            self._keep(key, Lease(spare, wanted, now, remaining, reset_ms))
             remaining += spare
         return Decision(granted > 0, policy, rate, window, remaining, retry_ms, reset_ms)
 
-    def _next_size(self, lease: _Lease, now: float, cap: int) -> int:
+    @classmethod
+    def lease_cap(cls, rate: int) -> int:
+        """The most tokens one lease may hold: LEASE_SHARE of the burst, at least 1 (a cap
+        of 1 means no lease: every request asks Redis)."""
+        return max(1, int(rate * cls.LEASE_SHARE))
+
+    def _next_size(self, lease: Lease, now: float, cap: int) -> int:
         """Twice the last lease if it was spent before it expired, else what was spent."""
         if now < lease.expires:
             return min(cap, 2 * lease.size)
         return max(1, min(cap, lease.used + 1))
 
-    def _keep(self, key: str, lease: _Lease) -> None:
+    def _keep(self, key: str, lease: Lease) -> None:
         if len(self._leases) >= self.MAX_LEASES and key not in self._leases:
             horizon = time.monotonic() - 2 * self.LEASE_SECONDS
             self._leases = {k: v for k, v in self._leases.items() if v.granted_at > horizon}
