@@ -87,8 +87,6 @@ def openapi_schema(model: type[BaseModel]) -> dict[str, Any]:
     raw = model.model_json_schema(by_alias=True, mode="serialization")
     defs = raw.get("$defs", {})
     schema: dict[str, Any] = _structural(raw, defs)
-    if "description" not in schema and model.__doc__:
-        schema["description"] = model.__doc__.strip()
     return schema
 
 
