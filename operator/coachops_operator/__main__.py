@@ -153,6 +153,12 @@ async def run(args: argparse.Namespace) -> int:
         if keeper is not None and keeper in done:
             log.error("the Lease keeper ended: %r; stopping", keeper.exception())
             code = 1
+        elif kopf_task in done and not stop.is_set():
+            log.error(
+                "kopf stopped by itself: %r",
+                None if kopf_task.cancelled() else kopf_task.exception(),
+            )
+            code = 1
         stop_flag.set()
         with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
             await asyncio.wait_for(kopf_task, timeout=30)
@@ -160,7 +166,7 @@ async def run(args: argparse.Namespace) -> int:
             keeper.cancel()
     finally:
         metrics.LEADER.set(0)
-        if elector is not None and code == 0:
+        if elector is not None:  # a lost Lease never gets here (fence.stop exits)
             await elector.release()
         await api.close()
         for runner in runners:
