@@ -18,7 +18,8 @@ import yaml
 from aiohttp import web
 
 from coachops_operator import kube
-from coachops_operator.credentials import EXPIRY_MARGIN, from_kubeconfig
+from coachops_operator.credentials import from_kubeconfig
+from coachops_operator.exec_plugin import EXPIRY_MARGIN
 from tests.operator_suite.conftest import Peer
 
 PLUGIN = f"""#!{sys.executable}
@@ -204,21 +205,29 @@ async def test_a_plugin_that_cannot_serve_is_a_login_error(
         ),
         ({"exec": {"command": "x"}}, "exec entry is invalid: apiVersion"),
         ({"auth-provider": {"name": "gcp", "config": {}}}, "auth-provider 'gcp'"),
-        (
-            {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": "/nonexistent"}},
-            None,
-        ),
     ],
 )
 def test_unsupported_users_are_refused_with_a_reason(
-    tmp_path: Path, user: dict[str, Any], says: str | None
+    tmp_path: Path, user: dict[str, Any], says: str
 ) -> None:
     path = write_kubeconfig(tmp_path, "https://x", user)
-    if says is None:  # valid entry: refused only when it runs (see the start-up test)
-        assert from_kubeconfig([path]).exec_plugin is not None
-        return
     with pytest.raises(kopf.LoginError, match=says):
         from_kubeconfig([path])
+
+
+async def test_a_plugin_that_is_not_installed_says_so(tmp_path: Path) -> None:
+    exec_entry = {
+        "apiVersion": "client.authentication.k8s.io/v1",
+        "command": "/nonexistent/cloud-auth",
+        "installHint": "install cloud-auth from your cloud's CLI",
+    }
+    login = from_kubeconfig([write_kubeconfig(tmp_path, "https://x", {"exec": exec_entry})])
+    with pytest.raises(kopf.LoginError) as raised:
+        await login.headers()
+    assert str(raised.value) == (
+        "cannot run exec plugin '/nonexistent/cloud-auth': No such file or directory "
+        "(install cloud-auth from your cloud's CLI)"
+    )
 
 
 def test_relative_paths_are_relative_to_the_kubeconfig(tmp_path: Path) -> None:
