@@ -6,6 +6,7 @@ of the creator hub do. Without a kubeconfig or in-cluster credentials those answ
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from coachops_runtime.kit.errors import Conflict, NotFound, ServiceUnavailable
+from coachops_runtime.kit.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 
 __all__ = ["ApiException", "Kube"]
 
@@ -111,15 +112,11 @@ def _translate(error: ApiException) -> Exception:
     if error.status == 409:
         return Conflict("an object with that name exists")
     if error.status == 422:
-        from coachops_runtime.kit.errors import ValidationFailed
-
         return ValidationFailed(_reason(error))
     return ServiceUnavailable(f"Kubernetes API answered {error.status}", retry_after=5)
 
 
 def _reason(error: ApiException) -> str:
-    import json
-
     try:
         return str(json.loads(error.body or b"{}").get("message", "invalid object"))
     except (ValueError, TypeError, AttributeError):
