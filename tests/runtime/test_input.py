@@ -214,6 +214,11 @@ async def test_an_unhandled_error_is_a_problem_with_the_request_id(
     chosen = str(uuid.uuid4())
     again = await client.get("/v1/broken", headers={"X-Request-ID": chosen})
     assert again.json()["request_id"] == again.headers["x-request-id"] == chosen
+    # A request id the logs could not carry as sent (not ASCII) is replaced.
+    odd = await client.get("/v1/broken", headers={b"X-Request-ID": "²²²".encode("latin-1")})
+    assert odd.json()["request_id"] == odd.headers["x-request-id"]
+    assert odd.headers["x-request-id"].isascii()
+    assert odd.headers["x-request-id"] != "²²²"
     # Every other error carries it the same way.
     refused = await client.post("/v1/auth/login", json={"email": "x"})
     assert refused.status_code == 422
