@@ -14,7 +14,13 @@ from typing import Any
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from coachops_runtime.kit.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from coachops_runtime.kit.errors import (
+    BadRequest,
+    Conflict,
+    NotFound,
+    ServiceUnavailable,
+    ValidationFailed,
+)
 
 __all__ = ["ApiException", "Kube"]
 
@@ -57,7 +63,7 @@ class Kube:
                     f"namespace {namespace} is not ready for programs yet; retry shortly",
                     retry_after=10,
                 ) from error
-            raise _translate(error) from error
+            raise refusal_problem(error) from error
         return result
 
     async def get(
@@ -70,7 +76,7 @@ class Kube:
         except ApiException as error:
             if error.status == 404:
                 return None
-            raise _translate(error) from error
+            raise refusal_problem(error) from error
         return result
 
     async def patch(
@@ -87,7 +93,7 @@ class Kube:
                 _content_type="application/merge-patch+json",  # type: ignore[call-arg]
             )
         except ApiException as error:
-            raise _translate(error) from error
+            raise refusal_problem(error) from error
         return result
 
     async def delete(
@@ -98,10 +104,11 @@ class Kube:
                 group, version, namespace, plural, name
             )
         except ApiException as error:
-            raise _translate(error) from error
+            raise refusal_problem(error) from error
 
 
-def _translate(error: ApiException) -> Exception:
+def refusal_problem(error: ApiException) -> Exception:
+    """The problem the client gets when the Kubernetes API refuses a call."""
     if error.status == 403:
         return ServiceUnavailable(
             "the runtime is not (yet) allowed to manage programs in this namespace",
@@ -111,6 +118,8 @@ def _translate(error: ApiException) -> Exception:
         return NotFound("no such object")
     if error.status == 409:
         return Conflict("an object with that name exists")
+    if error.status == 400:  # the apiserver could not take the object as sent
+        return BadRequest(_reason(error))
     if error.status == 422:
         return ValidationFailed(_reason(error))
     return ServiceUnavailable(f"Kubernetes API answered {error.status}", retry_after=5)
