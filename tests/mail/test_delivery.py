@@ -260,3 +260,16 @@ async def test_the_due_queue_is_the_owner_s_alone_and_the_outbox_keeps_its_rls(
         "policies": ["tenant_binding", "tenant_context"],
         "creator_required": True,
     }
+
+
+async def test_a_poll_claims_one_then_as_many_as_its_lanes(
+    outbox: Outbox, worker_settings: Settings, worker_pool: asyncpg.Pool, mailpit: Mailpit
+) -> None:
+    creator = await outbox.tenant("mailpoll")
+    recipients = [address() for _ in range(5)]
+    ids = await outbox.queue(creator, [verify(to) for to in recipients])
+    poller = OutboxPoller(worker_settings.model_copy(update={"mail_concurrency": 2}), worker_pool)
+    assert [await poller.poll() for _ in range(3)] == [3, 2, 0]
+    assert all(row["sent_at"] is not None for row in await outbox.rows(*ids))
+    for to in recipients:
+        await wait_for_mail(mailpit, to, count=1)

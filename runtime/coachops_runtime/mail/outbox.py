@@ -52,8 +52,12 @@ class OutboxPoller:
         self.sender: Sender = sender or SmtpSender(settings)
 
     async def poll(self) -> int:
-        """Deliver up to ``mail_concurrency`` due e-mails at once; returns how many were
-        handled (sent, rescheduled or given up)."""
+        """Deliver due e-mails, up to ``mail_concurrency`` at once after the first; returns
+        how many were handled (sent, rescheduled or given up)."""
+        # One claim first: an idle worker costs one short transaction per poll, not one
+        # per lane.
+        if not await self.deliver_one():
+            return 0
         outcomes = await asyncio.gather(
             *(self.deliver_one() for _ in range(self.settings.mail_concurrency)),
             return_exceptions=True,  # no delivery is left running when one fails
@@ -61,7 +65,7 @@ class OutboxPoller:
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
-        return sum(1 for outcome in outcomes if outcome)
+        return 1 + sum(1 for outcome in outcomes if outcome)
 
     async def deliver_one(self) -> bool:
         """Claim and handle one due e-mail; False when none is due."""
