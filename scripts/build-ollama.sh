@@ -1,10 +1,20 @@
 #!/usr/bin/env bash
 # Builds the Ollama server from the Go module pinned in tools/ollama/go.mod into the binary
 # cache, CPU only: the ggml CPU backend and llama.cpp are compiled in through cgo with the
-# machine's gcc/g++ (no cmake, no GPU libraries). Reused while go.mod and go.sum are
-# unchanged. Everything comes from the Go module proxy.
+# machine's gcc/g++ (no cmake, no GPU libraries). Reused while go.mod, go.sum, the compiler
+# flags (and, for a native build, the CPU's instruction sets) are unchanged. Everything
+# comes from the Go module proxy.
 #
 #   scripts/build-ollama.sh        # prints the binary's path on its last line
+#
+# COACHOPS_OLLAMA_MARCH picks the instruction sets ggml is compiled for (gcc's -march):
+#   native     (default) everything this CPU has, e.g. AVX2, FMA, F16C, AVX-512: for the
+#              local cache only, since the binary may not run on another CPU;
+#   x86-64-v3  AVX2, FMA and F16C: what anything shipped should use;
+#   none       no -march: SSE2 only, the build this script made before SIMD was enabled.
+# ggml picks its SIMD kernels with the compiler's own macros (__AVX2__, __FMA__, __F16C__,
+# __AVX512F__, ...) and lists them at start-up ("CPU.0.AVX2=1 ..."), so -march is all it
+# needs; each choice gets its own directory, so they can sit side by side.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,10 +25,27 @@ if [[ -z "$version" ]]; then
   echo "build-ollama: no github.com/ollama/ollama requirement in $module/go.mod" >&2
   exit 1
 fi
-out="$cache/bin/ollama-$version"
+march="${COACHOPS_OLLAMA_MARCH:-native}"
+if [[ ! "$march" =~ ^[a-z0-9][a-z0-9.-]*$ ]]; then
+  echo "build-ollama: COACHOPS_OLLAMA_MARCH=$march is not a -march value" >&2
+  exit 1
+fi
 # -O3 matches the flags ggml's own cgo directives ask for; the key covers them too.
-cflags="-O3"
-key=$( (cat "$module/go.mod" "$module/go.sum" "$module"/include/*/*; echo "$cflags") | sha256sum | cut -c1-16)
+if [[ "$march" == none ]]; then
+  out="$cache/bin/ollama-$version"
+  cflags="-O3"
+else
+  out="$cache/bin/ollama-$version-$march"
+  cflags="-O3 -march=$march"
+fi
+target() {
+  # What -march=native resolves to on this machine (gcc's macros: its version and the
+  # instruction sets), so a cache copied to another CPU is rebuilt, not run.
+  [[ "$march" == native ]] || return 0
+  command -v gcc >/dev/null || { echo "build-ollama: gcc is required" >&2; return 1; }
+  echo | gcc -march=native -dM -E - | sort
+}
+key=$( (cat "$module/go.mod" "$module/go.sum" "$module"/include/*/*; echo "$cflags"; target) | sha256sum | cut -c1-16)
 
 if [[ -f "$out/.stamp" && "$(cat "$out/.stamp")" == "$key" && -x "$out/ollama" ]]; then
   echo "ollama $version: reusing $out"
@@ -48,7 +75,7 @@ if (( ${#missing[@]} )); then
   fi
 fi
 
-echo "ollama $version: building (cgo, CPU only; the first build compiles llama.cpp/ggml and takes several minutes on 2 cores)"
+echo "ollama $version: building with $cflags (cgo, CPU only; the first build compiles llama.cpp/ggml and takes several minutes on 2 cores)"
 started=$(date +%s)
 staging="$out.partial"
 rm -rf "$staging"

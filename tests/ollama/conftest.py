@@ -4,6 +4,7 @@
 * ``ollama``: Ollama's base URL; the embedding model is already there and loaded;
 * ``model_registry``: the registry, holding the chat model, which Ollama does not have
   until a test pulls it (``pulled_chat_model`` does that for tests that only need it);
+* ``instruct_model``: SmolLM2-135M-Instruct, in the registry and already in Ollama;
 * ``ollama_fault``: the fault switch; a test may stop or kill Ollama through it, and the
   fixture brings Ollama back afterwards so later tests find it running.
 
@@ -93,6 +94,13 @@ async def pulled_chat_model(
     if model_registry.chat_model not in names:
         await ollama_client.pull(model_registry.chat_model, insecure=True)
     return model_registry.chat_model
+
+
+@pytest.fixture
+async def instruct_model(ollama_stack: OllamaStack) -> str:
+    """SmolLM2's registry name, which Ollama holds (with its template and system prompt)."""
+    await ollama_stack.start_ollama()  # a fault test may have left it stopped
+    return ollama_stack.instruct_model
 
 
 @dataclass

@@ -4,13 +4,17 @@
 
 * the OCI registry from tools/registry (go-containerregistry) — blobs and manifests on disk
   under ``workdir/registry``, blob downloads paced to ``blob_rate`` so pull progress shows;
-* Ollama built from its Go module (tools/ollama), CPU only, with ``OLLAMA_MODELS`` and
-  ``HOME`` inside ``workdir`` and cloud features off;
+* Ollama built from its Go module (tools/ollama), CPU only, ggml compiled for this CPU's
+  instruction sets (``march``, default ``$COACHOPS_OLLAMA_MARCH`` or ``native``), with
+  ``OLLAMA_MODELS`` and ``HOME`` inside ``workdir`` and cloud features off;
 * the models from scripts/make_models.py, loaded through Ollama's own API
   (``/api/blobs`` + ``/api/create``): the embedding model stays in Ollama (and is loaded
-  once, which measures its load time); the chat model is created under its registry name,
-  pushed with ``/api/push`` (``insecure``) and deleted again, so a later ``/api/pull`` of
-  ``OllamaStack.chat_model`` is a real download from the registry.
+  once, which measures its load time); the tiny random chat model is created under its
+  registry name, pushed with ``/api/push`` (``insecure``) and deleted again, so a later
+  ``/api/pull`` of ``OllamaStack.chat_model`` is a real download from the registry;
+  SmolLM2 (``OllamaStack.instruct_model``) is created with its ChatML template, default
+  system prompt and options, pushed, and kept, since a paced pull of 98 MB would take
+  minutes (``instruct=False`` leaves it out).
 
 The binaries come from scripts/build-ollama.sh and scripts/build-registry.sh, which the
 starter runs first (they return at once when the cached build matches the pinned modules).
@@ -25,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -42,6 +47,8 @@ HOST = "127.0.0.1"
 REGISTRY_NAMESPACE = "coachops"
 CHAT_REPOSITORY = "tiny-chat"
 CHAT_TAG = "latest"
+INSTRUCT_REPOSITORY = "smollm2"
+INSTRUCT_TAG = "135m"
 # Baked into the chat model: a reply of the random-weight model stays short, and one thread
 # is both faster and steadier than two for a 1M-parameter model on a busy 2-core machine
 # (measured: ~650 tok/s steady with 1 thread, 6-630 tok/s with 2 under load).
@@ -49,6 +56,8 @@ CHAT_PARAMETERS: dict[str, Any] = {"num_predict": 64, "num_ctx": 2048, "num_thre
 # The same holds for MiniLM: three short sentences took ~1.1 s with one thread and ~7 s with
 # two while the machine was loaded (ggml's worker threads spin waiting for each other).
 EMBEDDING_PARAMETERS: dict[str, Any] = {"num_thread": 1}
+# ggml's start-up line, e.g. "msg=system CPU.0.SSE3=1 CPU.0.AVX2=1 ... compiler=cgo(gcc)".
+_CPU_FEATURE = re.compile(r"\bCPU\.0\.([A-Z0-9_]+)=(\S+)")
 
 
 @dataclass(frozen=True)
@@ -103,6 +112,7 @@ class OllamaStack:
     chat: LocalModel
     embedding: LocalModel
     blob_rate: str
+    instruct: LocalModel | None = None
     timings: OllamaTimings = field(default_factory=OllamaTimings)
     keep_workdir: bool = False
     ollama_process: ManagedProcess | None = None
@@ -129,6 +139,31 @@ class OllamaStack:
     def chat_model(self) -> str:
         """The chat model's name in the registry; pull it with ``insecure: true``."""
         return f"{self.registry_address}/{REGISTRY_NAMESPACE}/{CHAT_REPOSITORY}:{CHAT_TAG}"
+
+    @property
+    def instruct_model(self) -> str:
+        """SmolLM2's name in the registry; Ollama already holds it under this name."""
+        if self.instruct is None:
+            raise ComponentError("the stack was started with instruct=False")
+        return f"{self.registry_address}/{REGISTRY_NAMESPACE}/{INSTRUCT_REPOSITORY}:{INSTRUCT_TAG}"
+
+    @property
+    def log_path(self) -> Path | None:
+        """The running (or last) Ollama server's log file."""
+        return None if self.ollama_process is None else self.ollama_process.log_path
+
+    def cpu_features(self) -> dict[str, str]:
+        """What ggml's CPU backend reported in the log ("CPU.0.AVX2=1 ..."): name -> value.
+
+        The line is written when a runner loads a model; empty until one has.
+        """
+        features: dict[str, str] = {}
+        logs = sorted((self.workdir / "logs").glob("ollama*.log"), key=lambda p: p.stat().st_mtime)
+        for log in logs:
+            for line in log.read_text(errors="replace").splitlines():
+                if "msg=system" in line and "CPU.0." in line:
+                    features = dict(_CPU_FEATURE.findall(line))
+        return features
 
     @property
     def embedding_model(self) -> str:
@@ -184,10 +219,6 @@ class OllamaStack:
 
         return await self.ollama_process.wait_ready(ready, timeout=timeout)
 
-    async def restart_ollama(self) -> float:
-        self.stop_ollama()
-        return await self.start_ollama()
-
     # ------------------------------------------------------------------ lifecycle
 
     def stop(self) -> None:
@@ -202,10 +233,14 @@ class OllamaStack:
 # ---------------------------------------------------------------------- building
 
 
-async def _run(argv: list[str], what: str) -> str:
+async def _run(argv: list[str], what: str, env: dict[str, str] | None = None) -> str:
     """Run a build step, relaying its output to stderr as it comes; returns its last line."""
     proc = await asyncio.create_subprocess_exec(
-        *argv, cwd=REPO_ROOT, stdout=asyncio.subprocess.PIPE, stderr=None
+        *argv,
+        cwd=REPO_ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=None,
+        env=None if env is None else {**os.environ, **env},
     )
     assert proc.stdout is not None
     last = ""
@@ -230,10 +265,17 @@ def _module_version(module: str, path: str) -> str:
     raise FileNotFoundError(f"tools/{module}/go.mod does not require {path}")
 
 
-def ollama_bin() -> Path:
-    """The built Ollama binary (scripts/build-ollama.sh)."""
+def ollama_march(march: str | None = None) -> str:
+    """The ``-march`` Ollama is built for: ``march``, else $COACHOPS_OLLAMA_MARCH, else native."""
+    return march or os.environ.get("COACHOPS_OLLAMA_MARCH") or "native"
+
+
+def ollama_bin(march: str | None = None) -> Path:
+    """The built Ollama binary (scripts/build-ollama.sh names its directory the same way)."""
     version = _module_version("ollama", "github.com/ollama/ollama")
-    return bin_dir() / f"ollama-{version}" / "ollama"
+    march = ollama_march(march)
+    suffix = "" if march == "none" else f"-{march}"
+    return bin_dir() / f"ollama-{version}{suffix}" / "ollama"
 
 
 def registry_bin() -> Path:
@@ -242,20 +284,25 @@ def registry_bin() -> Path:
     return bin_dir() / f"registry-{version}" / "registry"
 
 
-async def build_binaries() -> tuple[Path, Path]:
+async def build_ollama(march: str | None = None) -> Path:
+    """Run scripts/build-ollama.sh for ``march`` (instant when its cached build is current)."""
+    env = {"COACHOPS_OLLAMA_MARCH": ollama_march(march)}
+    return Path(await _run(["bash", "scripts/build-ollama.sh"], "building Ollama", env))
+
+
+async def build_binaries(march: str | None = None) -> tuple[Path, Path]:
     """Run both build scripts (instant when their cached builds are current)."""
     ollama, registry = await asyncio.gather(
-        _run(["bash", "scripts/build-ollama.sh"], "building Ollama"),
+        build_ollama(march),
         _run(["bash", "scripts/build-registry.sh"], "building the registry"),
     )
-    return Path(ollama), Path(registry)
+    return ollama, Path(registry)
 
 
-async def make_models() -> tuple[LocalModel, LocalModel]:
-    """Run scripts/make_models.py (instant when cached); returns (chat, embedding)."""
+async def make_models() -> dict[str, LocalModel]:
+    """Run scripts/make_models.py (instant when cached); keys chat, instruct, embedding."""
     out = await _run([sys.executable, "scripts/make_models.py", "--json"], "making the models")
-    data = json.loads(out)
-    return LocalModel.from_json(data["chat"]), LocalModel.from_json(data["embedding"])
+    return {key: LocalModel.from_json(value) for key, value in json.loads(out).items()}
 
 
 # ---------------------------------------------------------------------- Ollama API
@@ -361,6 +408,8 @@ async def start_ollama_stack(
     blob_rate: str = "1MiB",
     pull_chat: bool = False,
     keep_workdir: bool = True,
+    march: str | None = None,
+    instruct: bool = True,
 ) -> OllamaStack:
     """Start the registry and Ollama under ``workdir`` and load the models.
 
@@ -368,6 +417,8 @@ async def start_ollama_stack(
     default makes a pull last about two seconds); ``"0"`` removes the limit.
     ``pull_chat`` also pulls the chat model back, for callers that want it ready.
     ``keep_workdir=False`` makes ``stop()`` remove ``workdir``.
+    ``march`` picks the Ollama build (see scripts/build-ollama.sh; ``"none"`` is the build
+    without SIMD); ``instruct=False`` skips SmolLM2 (a ~3 s upload, create and push).
     On any failure, whatever started is stopped and the error re-raised.
     """
     workdir = workdir.resolve()
@@ -382,9 +433,11 @@ async def start_ollama_stack(
         return result
 
     if build:
-        ollama_binary, registry_binary = await timed("build (or reuse) binaries", build_binaries())
+        ollama_binary, registry_binary = await timed(
+            "build (or reuse) binaries", build_binaries(march)
+        )
     else:
-        ollama_binary, registry_binary = ollama_bin(), registry_bin()
+        ollama_binary, registry_binary = ollama_bin(march), registry_bin()
         for path in (ollama_binary, registry_binary):
             if not path.exists():
                 raise FileNotFoundError(f"{path} is missing: run scripts/build-*.sh first")
@@ -415,7 +468,7 @@ async def start_ollama_stack(
     try:
         registry_process.start()
         ollama_process.start()
-        (chat, embedding), _, _ = await asyncio.gather(
+        models, _, _ = await asyncio.gather(
             timed("make (or reuse) models", make_models()),
             timed("registry ready", registry_process.wait_ready(registry_ready, 30)),
             timed("ollama ready", ollama_process.wait_ready(ollama_ready, 60)),
@@ -431,8 +484,9 @@ async def start_ollama_stack(
         registry_binary=registry_binary,
         port=port,
         registry_port=registry_port,
-        chat=chat,
-        embedding=embedding,
+        chat=models["chat"],
+        embedding=models["embedding"],
+        instruct=models["instruct"] if instruct else None,
         blob_rate=blob_rate,
         timings=timings,
         keep_workdir=keep_workdir,
@@ -465,6 +519,22 @@ async def start_ollama_stack(
             await push_model(client, stack.chat_model)
             timings.steps["chat push to registry"] = time.monotonic() - t0
             await delete_model(client, stack.chat_model)
+            if stack.instruct is not None:
+                t0 = time.monotonic()
+                await upload_blob(client, stack.instruct)
+                await create_model(
+                    client,
+                    stack.instruct_model,
+                    stack.instruct,
+                    template=stack.instruct.details["template"],
+                    system=stack.instruct.details["system"],
+                    parameters={
+                        **stack.instruct.details["options"],
+                        "stop": stack.instruct.details["stop"],
+                    },
+                )
+                await push_model(client, stack.instruct_model)
+                timings.steps["SmolLM2 upload + create + push"] = time.monotonic() - t0
             if pull_chat:
                 t0 = time.monotonic()
                 response = await client.post(
@@ -493,6 +563,7 @@ def main() -> None:
         print(f"registry:        {stack.registry_address}")
         print(f"embedding model: {stack.embedding_model} ({stack.embedding_dimension} dims)")
         print(f"chat model:      {stack.chat_model} (pull with insecure=true)")
+        print(f"instruct model:  {stack.instruct_model} (SmolLM2, already in Ollama)")
         print(f"logs:            {workdir / 'logs'}", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -1,0 +1,80 @@
+"""SmolLM2-135M-Instruct through the real Ollama: a real model that answers in sentences.
+
+Its words vary with the build and the machine, so the assertions are about the shape of a
+sensible reply (it ends by itself, in English words, on topic, following the system turn)
+rather than exact text; greedy decoding keeps each run repeatable.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ollama import AsyncClient
+
+GREEDY = {"temperature": 0.0, "seed": 1, "num_predict": 160}
+SLEEP_WORDS = {
+    "sleep", "bed", "bedtime", "night", "routine", "relax", "relaxing", "rest", "dark",
+    "screen", "screens", "caffeine", "schedule", "wake", "tired", "calm", "read", "reading",
+}  # fmt: skip
+
+
+def words(text: str) -> list[str]:
+    return re.findall(r"[A-Za-z']+", text)
+
+
+async def test_smollm2_answers_a_question_in_english_sentences(
+    ollama_client: AsyncClient, instruct_model: str
+) -> None:
+    reply = await ollama_client.chat(
+        model=instruct_model,
+        messages=[
+            {"role": "user", "content": "What is one simple habit that helps me sleep better?"}
+        ],
+        options=GREEDY,
+    )
+    text = reply.message.content or ""
+    assert reply.done_reason == "stop", f"the reply should end by itself: {text!r}"
+    found = words(text)
+    assert len(found) >= 6, text
+    ascii_share = sum(c.isascii() for c in text) / len(text)
+    assert ascii_share > 0.97, text
+    # Mostly real words, not token soup: letters in runs, few one-letter fragments.
+    assert sum(len(w) == 1 and w.lower() not in {"a", "i"} for w in found) <= 2, text
+    assert re.search(r"[A-Za-z][.!?]", text), f"no sentence ends in {text!r}"
+    assert "<|im_" not in text, "ChatML control tokens leaked into the reply"
+    on_topic = {w.lower() for w in found} & SLEEP_WORDS
+    assert on_topic, f"a reply about sleep should name something about sleep: {text!r}"
+
+
+async def test_smollm2_follows_the_system_prompt(
+    ollama_client: AsyncClient, instruct_model: str
+) -> None:
+    reply = await ollama_client.chat(
+        model=instruct_model,
+        messages=[
+            {"role": "system", "content": "You are Robin, a running coach. Your name is Robin."},
+            {"role": "user", "content": "Hi! What is your name?"},
+        ],
+        options=GREEDY,
+    )
+    text = reply.message.content or ""
+    assert reply.done_reason == "stop", text
+    assert "Robin" in text, f"the reply should use the name the system turn gave: {text!r}"
+
+
+async def test_the_model_carries_its_template_and_default_system_prompt(
+    ollama_client: AsyncClient, instruct_model: str
+) -> None:
+    # Created from the bare GGUF, SmolLM2 babbles; these come from /api/create and must
+    # survive the push to the registry (they are layers of the model's manifest).
+    shown = await ollama_client.show(instruct_model)
+    assert shown.template is not None
+    assert "<|im_start|>" in shown.template
+    assert "<|im_end|>" in shown.template
+    assert shown.modelfile is not None
+    assert "SYSTEM" in shown.modelfile
+    assert "coach" in shown.modelfile
+    assert shown.details is not None
+    assert shown.details.quantization_level == "Q4_1"
+    assert shown.parameters is not None
+    assert "stop" in shown.parameters
