@@ -14,10 +14,22 @@ import json
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
+from hypothesis import assume
 from hypothesis import strategies as st
 
 # What PostgreSQL's text types (NUL) and asyncpg's UTF-8 encoder (surrogates) refuse.
 UNSTORABLE = st.just("\x00") | st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)
+
+
+def refused(text: str) -> bool:
+    """Whether PostgreSQL would refuse ``text`` as the server reads it from JSON (where a
+    high surrogate followed by a low one is one valid character)."""
+    received = json.loads(json.dumps(text))
+    try:
+        received.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return "\x00" in received
 
 
 @st.composite
@@ -28,6 +40,7 @@ def with_unstorable(draw: st.DrawFn, base: str, alphabet: Any = UNSTORABLE) -> s
     for _ in range(draw(st.integers(1, 3))):
         at = draw(st.integers(0, len(text)))
         text = text[:at] + draw(alphabet) + text[at:]
+    assume(refused(text))  # two inserted surrogates may have made a valid pair
     return text
 
 
