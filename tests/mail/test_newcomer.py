@@ -9,13 +9,17 @@ import re
 import signal
 
 import httpx
+import pytest
 import yaml
+from pydantic import SecretStr
 
 from coachops_crds.constants import tenant_id
 from coachops_crds.models import CreatorSpec
 from coachops_devstack.mailpit import Mailpit
 from coachops_devstack.paths import REPO_ROOT
+from coachops_devstack.process import ComponentError
 from coachops_runtime.kit.settings import Settings
+from tests.conftest import Database
 from tests.mail.conftest import PUBLIC_BASE_URL, StartWorker, wait_for_mail
 from tests.runtime.conftest import PASSWORD, Tenants
 
@@ -81,3 +85,11 @@ async def test_sign_up_verify_from_the_e_mail_log_in_and_read_the_creator(
     assert '"worker stopped"' in log
     assert token not in log
     assert token.rsplit(".", 1)[1] not in log
+
+
+async def test_the_worker_refuses_a_database_role_that_bypasses_row_level_security(
+    worker_settings: Settings, database: Database, start_worker: StartWorker
+) -> None:
+    owner = worker_settings.model_copy(update={"database_url": SecretStr(database.owner_dsn)})
+    with pytest.raises(ComponentError, match=r"exited with code 2[\s\S]*refusing to start"):
+        await start_worker(owner)

@@ -10,7 +10,12 @@ import sys
 
 from pydantic import ValidationError
 
-from coachops_runtime.kit.db import assert_role_is_safe, create_engine, create_pool
+from coachops_runtime.kit.db import (
+    UnsafeDatabaseRoleError,
+    assert_role_is_safe,
+    create_engine,
+    create_pool,
+)
 from coachops_runtime.kit.logging import configure_logging
 from coachops_runtime.kit.settings import Settings
 from coachops_runtime.mail.outbox import OutboxPoller
@@ -54,7 +59,11 @@ def main() -> None:
         print(f"coachops-worker: invalid settings: {error}", file=sys.stderr)
         raise SystemExit(2) from error
     configure_logging(settings.log_level)
-    asyncio.run(_main(settings))
+    try:
+        asyncio.run(_main(settings))
+    except UnsafeDatabaseRoleError as error:
+        print(f"coachops-worker: {error}", file=sys.stderr)
+        raise SystemExit(2) from error
 
 
 if __name__ == "__main__":
