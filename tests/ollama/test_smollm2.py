@@ -46,20 +46,43 @@ async def test_smollm2_answers_a_question_in_english_sentences(
     assert on_topic, f"a reply about sleep should name something about sleep: {text!r}"
 
 
+PIRATE = {"arr", "ahoy", "matey", "ye", "yer", "aye", "ol'", "savvy", "hearty", "landlubber"}
+
+
 async def test_smollm2_follows_the_system_prompt(
     ollama_client: AsyncClient, instruct_model: str
 ) -> None:
-    reply = await ollama_client.chat(
+    question = {"role": "user", "content": "How do I get fit?"}
+    pirate = await ollama_client.chat(
         model=instruct_model,
         messages=[
-            {"role": "system", "content": "You are Robin, a running coach. Your name is Robin."},
-            {"role": "user", "content": "Hi! What is your name?"},
+            {"role": "system", "content": "You are a pirate. Always talk like a pirate."},
+            question,
         ],
         options=GREEDY,
     )
-    text = reply.message.content or ""
-    assert reply.done_reason == "stop", text
-    assert "Robin" in text, f"the reply should use the name the system turn gave: {text!r}"
+    plain = await ollama_client.chat(model=instruct_model, messages=[question], options=GREEDY)
+    pirate_text = pirate.message.content or ""
+    plain_text = plain.message.content or ""
+    assert {w.lower() for w in words(pirate_text)} & PIRATE, pirate_text
+    assert not {w.lower() for w in words(plain_text)} & PIRATE, plain_text
+
+
+async def test_a_chat_without_a_system_message_gets_the_default_one(
+    ollama_client: AsyncClient, instruct_model: str
+) -> None:
+    question = {"role": "user", "content": "How do I get fit?"}
+    options = {**GREEDY, "num_predict": 1}
+    default = await ollama_client.chat(model=instruct_model, messages=[question], options=options)
+    short = await ollama_client.chat(
+        model=instruct_model,
+        messages=[{"role": "system", "content": "Hi."}, question],
+        options=options,
+    )
+    assert default.prompt_eval_count is not None
+    assert short.prompt_eval_count is not None
+    # The default system prompt is about twenty tokens; a system turn of "Hi." replaces it.
+    assert default.prompt_eval_count >= short.prompt_eval_count + 10
 
 
 async def test_the_model_carries_its_template_and_default_system_prompt(
