@@ -14,7 +14,10 @@ pending, ingesting or deleting, kept by a trigger owned by the schema owner; no 
 the owner has a grant on it. ``claim_due_knowledge()`` (SECURITY DEFINER, executable by
 the shared runtime role only) locks the earliest due entry with ``FOR UPDATE SKIP
 LOCKED``; the worker keeps that transaction open while it ingests, so a second worker
-skips the document, and a worker that dies releases it with its connection.
+skips the document, and a worker that dies releases it with its connection. A write that
+only moves a document between due states leaves its entry alone, so it never waits for
+that lock; the worker records the outcome (ready, failed, a retry's due time) in the
+claiming transaction itself.
 
 Revision ID: 0005
 Revises: 0004
@@ -90,6 +93,14 @@ def upgrade() -> None:
           IF TG_OP = 'DELETE' THEN
             DELETE FROM public.knowledge_due WHERE document_id = OLD.document_id;
             RETURN OLD;
+          END IF;
+          -- Between due states with the same due time the entry stays as it is, without
+          -- touching it: a worker holds it locked while it ingests, and an upload's or the
+          -- operator's write (state only) must not wait for that.
+          IF TG_OP = 'UPDATE' AND OLD.state IN ('pending', 'ingesting', 'deleting')
+             AND NEW.state IN ('pending', 'ingesting', 'deleting')
+             AND NEW.next_attempt_at = OLD.next_attempt_at THEN
+            RETURN NEW;
           END IF;
           IF NEW.state IN ('ready', 'failed') THEN
             DELETE FROM public.knowledge_due WHERE document_id = NEW.document_id;
