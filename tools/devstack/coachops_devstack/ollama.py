@@ -56,6 +56,9 @@ CHAT_PARAMETERS: dict[str, Any] = {"num_predict": 64, "num_ctx": 2048, "num_thre
 # The same holds for MiniLM: three short sentences took ~1.1 s with one thread and ~7 s with
 # two while the machine was loaded (ggml's worker threads spin waiting for each other).
 EMBEDDING_PARAMETERS: dict[str, Any] = {"num_thread": 1}
+# SmolLM2 too: on this shared 2-core machine one thread ran it at 145 tokens/s median
+# (131-146) against 126 (11-140) with two (bench/ollama_bench.py, native build).
+INSTRUCT_PARAMETERS: dict[str, Any] = {"num_thread": 1}
 # ggml's start-up line, e.g. "msg=system CPU.0.SSE3=1 CPU.0.AVX2=1 ... compiler=cgo(gcc)".
 _CPU_FEATURE = re.compile(r"\bCPU\.0\.([A-Z0-9_]+)=(\S+)")
 
@@ -530,6 +533,7 @@ async def start_ollama_stack(
                     system=stack.instruct.details["system"],
                     parameters={
                         **stack.instruct.details["options"],
+                        **INSTRUCT_PARAMETERS,
                         "stop": stack.instruct.details["stop"],
                     },
                 )
