@@ -83,3 +83,8 @@ def chroma_tenant(creator_name: str) -> str:
 
 
 CHROMA_DATABASE: Final = "knowledge"
+
+
+def chroma_collection(program_id: uuid.UUID) -> str:
+    """The Chroma collection (in its creator's tenant and CHROMA_DATABASE) of one program."""
+    return f"program-{program_id}"

@@ -20,6 +20,7 @@ from coachops_runtime.kit.health import router as health_router
 from coachops_runtime.kit.middleware import RequestMiddleware
 from coachops_runtime.kit.settings import Settings
 from coachops_runtime.kit.transaction import TransactionMiddleware
+from coachops_runtime.knowledge.endpoints import router as knowledge_router
 from coachops_runtime.programs.endpoints import router as programs_router
 
 DESCRIPTION = """\
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         conversations_router,
         endusers_router,
         programs_router,
+        knowledge_router,
         creators_router,
         analytics_router,
         auth_router,

@@ -25,6 +25,7 @@ class World:
     api_key_id: str
     end_user_token: str
     email: str
+    document: str = ""
 
     def secrets(self) -> list[str]:
         return [
@@ -35,6 +36,7 @@ class World:
             self.conversation,
             self.api_key_id,
             self.email,
+            self.document,
         ]
 
 
@@ -65,8 +67,21 @@ async def build(client: httpx.AsyncClient, tenants: Tenants, name: str) -> World
     key = await client.post(
         "/v1/api-keys", json={"name": "k", "scopes": ["endusers:read"]}, headers=creator.headers
     )
+    document = await client.post(
+        f"/v1/programs/{name}-prog/knowledge",
+        files={"file": (f"{name}-notes.txt", f"notes of {name}".encode(), "text/plain")},
+        headers=creator.headers,
+    )
+    assert document.status_code == 201, document.text
     return World(
-        creator, program, end_user, conversation, key.json()["api_key_id"], end_user_token, email
+        creator,
+        program,
+        end_user,
+        conversation,
+        key.json()["api_key_id"],
+        end_user_token,
+        email,
+        document.json()["document_id"],
     )
 
 
@@ -116,6 +131,11 @@ def attempts(
         ("POST", f"/v1/conversations/{c}/messages", {"body": "injected"}, 404),
         ("GET", "/v1/analytics/daily", None, ("program_id", str(a.program), str(p))),
         ("GET", f"/v1/analytics/daily?program_id={p}", None, 404),
+        ("GET", f"/v1/programs/{b.creator.name}-prog/knowledge", None, 404),
+        ("GET", f"/v1/programs/{b.creator.name}-prog/knowledge/{b.document}", None, 404),
+        ("GET", f"/v1/programs/{a.creator.name}-prog/knowledge/{b.document}", None, 404),
+        ("DELETE", f"/v1/programs/{b.creator.name}-prog/knowledge/{b.document}", None, 404),
+        ("DELETE", f"/v1/programs/{a.creator.name}-prog/knowledge/{b.document}", None, 404),
     ]
 
 
@@ -158,6 +178,17 @@ async def test_creator_a_cannot_touch_creator_b(
     assert user.json()["consents"] == []
     keys = await client.get("/v1/api-keys", headers=b.creator.headers)
     assert keys.json()[0]["revoked_at"] is None
+    documents = await client.get(
+        f"/v1/programs/{b.creator.name}-prog/knowledge", headers=b.creator.headers
+    )
+    assert [d["document_id"] for d in documents.json()["items"]] == [b.document]
+    # An upload into B's program by name lands nowhere.
+    upload = await client.post(
+        f"/v1/programs/{b.creator.name}-prog/knowledge",
+        files={"file": ("x.txt", b"injected", "text/plain")},
+        headers=a.creator.headers,
+    )
+    assert upload.status_code == 404, upload.text
 
 
 async def test_end_user_of_a_sees_only_their_own_conversation(

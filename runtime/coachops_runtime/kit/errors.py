@@ -80,6 +80,14 @@ class Conflict(CoachopsError):
     status, slug, title = 409, "conflict", "Conflict"
 
 
+class PayloadTooLarge(CoachopsError):
+    status, slug, title = 413, "payload-too-large", "Payload too large"
+
+
+class UnsupportedMediaType(CoachopsError):
+    status, slug, title = 415, "unsupported-media-type", "Unsupported media type"
+
+
 class ValidationFailed(CoachopsError):
     status, slug, title = 422, "validation", "Request validation failed"
 
@@ -186,6 +194,8 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
         403: "Forbidden (scope, or tenant suspended)",
         404: "Not found in the caller's tenant",
         409: "Conflict",
+        413: "The request body is larger than the limit",
+        415: "The media type is not supported",
         422: "Validation failed",
         429: "Rate limit or monthly quota exceeded",
         503: "A dependency is unavailable; retry after Retry-After seconds",

@@ -58,6 +58,19 @@ class Settings(BaseSettings):
     mail_retry_max_seconds: float = Field(3600.0, gt=0)
     mail_concurrency: int = Field(4, ge=1, description="e-mails one worker sends at once")
     worker_poll_seconds: float = Field(1.0, gt=0)
+    # Knowledge: uploads (API) and ingestion (the worker's knowledge poller).
+    knowledge_max_bytes: int = Field(
+        20 * 1024 * 1024, ge=1, description="largest knowledge document accepted (413 above)"
+    )
+    knowledge_chunk_words: int = Field(150, ge=10, description="words per chunk at most")
+    knowledge_chunk_overlap: float = Field(
+        0.15, ge=0, lt=1, description="share of a chunk repeated in the next one"
+    )
+    knowledge_embed_batch: int = Field(32, ge=1, description="chunks per Ollama /api/embed call")
+    knowledge_concurrency: int = Field(2, ge=1, description="documents one worker ingests at once")
+    knowledge_max_attempts: int = Field(5, ge=1, description="then the document is marked failed")
+    knowledge_retry_base_seconds: float = Field(5.0, gt=0)
+    knowledge_timeout_seconds: float = Field(120.0, gt=0, description="per Ollama or Chroma call")
     kubeconfig: Path | None = Field(
         None, validation_alias=AliasChoices("COACHOPS_KUBECONFIG", "KUBECONFIG")
     )

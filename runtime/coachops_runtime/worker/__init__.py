@@ -1,4 +1,5 @@
 """The background worker: ``python -m coachops_runtime.worker`` runs every poller until SIGTERM.
 
-Today its one poller delivers the e-mail outbox (``coachops_runtime.mail``).
+Its pollers deliver the e-mail outbox (``coachops_runtime.mail``) and ingest knowledge
+documents (``coachops_runtime.knowledge.ingest``, when Ollama and Chroma are configured).
 """

@@ -18,6 +18,7 @@ from coachops_runtime.kit.db import (
 )
 from coachops_runtime.kit.logging import configure_logging
 from coachops_runtime.kit.settings import Settings
+from coachops_runtime.knowledge.ingest import KnowledgePoller
 from coachops_runtime.mail.outbox import OutboxPoller
 from coachops_runtime.worker.loop import Poller, run_pollers
 
@@ -32,14 +33,22 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         await assert_role_is_safe(engine)
     finally:
         await engine.dispose()
-    pool = await create_pool(
-        settings.model_copy(update={"db_pool_size": settings.mail_concurrency + 1})
-    )
+    # An ingesting document holds its claiming connection and briefly a second one.
+    size = settings.mail_concurrency + 1 + 2 * settings.knowledge_concurrency
+    pool = await create_pool(settings.model_copy(update={"db_pool_size": size}))
     pollers: list[Poller] = [OutboxPoller(settings, pool)]
+    knowledge = None
+    if settings.ollama_url and settings.chroma_url:
+        knowledge = KnowledgePoller(settings, pool)
+        pollers.append(knowledge)
+    else:
+        log.warning("no knowledge ingestion: COACHOPS_OLLAMA_URL or COACHOPS_CHROMA_URL unset")
     log.info("worker started", extra={"pollers": [p.name for p in pollers]})
     try:
         await run_pollers(pollers, stop, settings.worker_poll_seconds)
     finally:
+        if knowledge is not None:
+            await knowledge.close()
         await pool.close()
         log.info("worker stopped")
 
