@@ -3,10 +3,10 @@
 Loaded by ``st run`` through ``SCHEMATHESIS_HOOKS=tests.runtime.hostile_input`` (see
 test_openapi.py). Schemathesis generates requests that fit the OpenAPI document; these
 hooks then, in about half of the examples each, insert NUL or unpaired surrogates into one
-string of the JSON body, set a free-text query parameter to text with NUL, put a cursor
-from ``hostile_cursors`` on operations that take one, and insert NUL into a path
-parameter (a URL cannot carry a surrogate). The checks stay the same: no 5xx, and every
-answer as documented.
+string of a JSON body (NUL only into a form or multipart body), set a free-text query
+parameter to text with NUL, put a cursor from ``hostile_cursors`` on operations that take
+one, and insert NUL into a path parameter (a URL cannot carry a surrogate). The checks
+stay the same: no 5xx, and every answer as documented.
 """
 
 from __future__ import annotations
@@ -63,7 +63,12 @@ def _spoil_one_string(draw: st.DrawFn, document: Any, alphabet: Any = UNSTORABLE
 
 @schemathesis.hook
 def flatmap_body(context: Any, body: Any) -> st.SearchStrategy[Any]:
-    return _spoil_one_string(body)
+    # JSON escapes a surrogate; a form or multipart body is sent as UTF-8, which cannot
+    # carry one (the client would fail before sending), so those get NUL only.
+    media_types = {b.media_type for b in getattr(context.operation, "body", ())}
+    if media_types <= {"application/json"}:
+        return _spoil_one_string(body)
+    return _spoil_one_string(body, st.just("\x00"))
 
 
 def _text_parameters(context: Any) -> tuple[list[str], bool]:
