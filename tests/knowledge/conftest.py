@@ -172,7 +172,8 @@ async def start_worker(tmp_path: Path) -> AsyncIterator[StartWorker]:
 
     async def start(settings: Settings, name: str = "worker") -> ManagedProcess:
         env = worker_env(settings)
-        for setting in ("chroma_url", "ollama_url", "knowledge_retry_base_seconds"):
+        knowledge = [name for name in Settings.model_fields if name.startswith("knowledge_")]
+        for setting in ("chroma_url", "ollama_url", *knowledge):
             env[f"COACHOPS_{setting.upper()}"] = str(getattr(settings, setting))
         process = ManagedProcess(
             name,
