@@ -5,8 +5,9 @@ test_openapi.py). Schemathesis generates requests that fit the OpenAPI document;
 hooks then, in about half of the examples each, insert NUL or unpaired surrogates into one
 string of a JSON body (NUL only into a form or multipart body), set a free-text query
 parameter to text with NUL, put a cursor from ``hostile_cursors`` on operations that take
-one, and insert NUL into a path parameter (a URL cannot carry a surrogate). The checks
-stay the same: no 5xx, and every answer as documented.
+one, and insert NUL into a path parameter (a URL cannot carry a surrogate). The checks:
+no 5xx, every answer as documented, and (``problem_carries_the_request_id``) every error a
+problem with the request id of its X-Request-ID header.
 """
 
 from __future__ import annotations
@@ -110,3 +111,22 @@ def flatmap_path_parameters(context: Any, path_parameters: Any) -> st.SearchStra
     if not isinstance(path_parameters, dict):
         return st.just(path_parameters)
     return _spoil_one_string(path_parameters, st.just("\x00"))
+
+
+@schemathesis.check
+def problem_carries_the_request_id(ctx: Any, response: Any, case: Any) -> bool | None:
+    """Every error answer is a problem whose request_id is its X-Request-ID header (the one
+    in the log lines), 500s included."""
+    if response.status_code < 400:
+        return None
+    # schemathesis' headers: lower-case names, a list of values each.
+    request_id = response.headers.get("x-request-id", [""])[0]
+    if not request_id:
+        raise AssertionError(f"{response.status_code} without an X-Request-ID header")
+    if "problem+json" in response.headers.get("content-type", [""])[0]:
+        body = response.json()
+        if body.get("request_id") != request_id:
+            raise AssertionError(
+                f"problem request_id {body.get('request_id')!r} is not the header's {request_id!r}"
+            )
+    return None

@@ -105,7 +105,7 @@ def schemathesis(base: str, token: str, report: Path, *extra: str) -> None:
             f"Authorization: Bearer {token}",
             "--checks",
             "not_a_server_error,response_schema_conformance,content_type_conformance,"
-            "status_code_conformance",
+            "status_code_conformance,problem_carries_the_request_id",
             "--phases",
             "examples,coverage,fuzzing",
             "--max-examples",
