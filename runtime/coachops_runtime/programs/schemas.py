@@ -70,13 +70,14 @@ class ProgramStatus(BaseModel):
     generation: int = 0
     model_pull_percent: int = Field(
         0,
-        description="Chat model pull progress, 0-100, as the operator reports it. Planned: "
-        "the operator does not pull models yet, so this is 0.",
+        description="Chat model pull progress, 0-100, as the operator reports it on the "
+        "CoachingProgram's status; 0 until it reports any.",
     )
     conditions: list[ConditionPublic] = []
     endpoints: dict[str, str] = Field(
         default_factory=dict,
-        description="Webhook URL per channel. Planned: no channel is served yet, so this is empty.",
+        description="Webhook URL per channel, as the operator reports it on the "
+        "CoachingProgram's status; empty until it reports any.",
     )
 
 
