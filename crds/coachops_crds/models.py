@@ -9,9 +9,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 from pydantic.config import JsonDict
+
+from coachops_crds.cron import cron_problem
 
 
 def cel(rule: str, message: str, **extra: str) -> JsonDict:
@@ -204,17 +206,25 @@ class RuntimeSpec(CrdModel):
 
 
 class AllowedModels(CrdModel):
-    """Ollama models the creator's programs may use (an allow-list not enforced yet)."""
+    """Ollama models the creator's programs may use: the operator's allow-list."""
 
     chat: list[str] = Field(
         default_factory=lambda: ["coachops/tiny-chat:latest"],
         max_length=20,
-        description="Chat models programs may select. Not enforced yet (planned).",
+        description=(
+            "Chat models programs may select; a program naming another gets "
+            "ModelReady=False (ModelNotAllowed). Empty: the platform's default list (an "
+            "operator setting)."
+        ),
     )
     embedding: list[str] = Field(
         default_factory=lambda: ["coachops/minilm:latest"],
         max_length=20,
-        description="Embedding models programs may select. Not enforced yet (planned).",
+        description=(
+            "Embedding models programs may select; a program naming another gets "
+            "ModelReady=False (ModelNotAllowed). Empty: the platform's default list (an "
+            "operator setting)."
+        ),
     )
 
 
@@ -242,8 +252,7 @@ class CreatorSpec(CrdModel):
     models: AllowedModels = Field(
         default_factory=AllowedModels,
         description=(
-            "Models the creator's programs may use. Not enforced yet (planned): a program may "
-            "name any model."
+            "Models the creator's programs may use; the operator pulls only these onto Ollama."
         ),
     )
     reclaim_policy: Literal["Retain", "Delete"] = Field(
@@ -345,15 +354,19 @@ class ModelSpec(CrdModel):
         "coachops/tiny-chat:latest",
         min_length=1,
         max_length=200,
-        description="Chat model. Not pulled or used yet (planned).",
+        description=(
+            "Chat model: the operator pulls it onto Ollama (status.modelPullPercent, "
+            "ModelReady); a name without a registry host comes from the platform's model "
+            "registry. Nothing replies with it yet (planned)."
+        ),
     )
     embedding: str = Field(
         "coachops/minilm:latest",
         min_length=1,
         max_length=200,
         description=(
-            "Embedding model. Not pulled or used yet (planned); immutable already, because "
-            "the vectors it will store depend on it."
+            "Embedding model, pulled onto Ollama like the chat model; immutable, because the "
+            "vectors stored with it depend on it."
         ),
         json_schema_extra={
             "x-kubernetes-validations": [
@@ -414,7 +427,11 @@ class ChannelSpec(CrdModel):
     )
 
     type: Channel = Field(
-        description="web, telegram, whatsapp, sms, email or slack. Not served yet (planned)."
+        description=(
+            "web, telegram, whatsapp, sms, email or slack. The operator checks the channel's "
+            "Secret and publishes its webhook URL in status.endpoints; no channel sends or "
+            "receives messages yet (planned)."
+        )
     )
     enabled: bool = Field(
         True,
@@ -426,7 +443,14 @@ class ChannelSpec(CrdModel):
     secret_ref: str | None = Field(
         None,
         max_length=253,
-        description="Secret in the namespace holding the channel's tokens. Not read yet (planned).",
+        description=(
+            "Secret in the namespace holding the channel's keys (telegram: bot-token, "
+            "webhook-secret; whatsapp: access-token, app-secret, verify-token, "
+            "phone-number-id; sms: account-sid, auth-token, from-number; slack: bot-token, "
+            "signing-secret; email: from-address, webhook-secret). The operator checks it "
+            "(ChannelsReady names what is missing) and copies the keys, encrypted, into the "
+            "database within 30 s of a change."
+        ),
     )
 
 
@@ -454,13 +478,25 @@ class CheckIn(CrdModel):
     cron: str = Field(
         min_length=9,
         max_length=100,
-        description="Five-field cron expression, e.g. 0 9 * * *. Not scheduled yet (planned).",
+        description=(
+            "Five-field cron expression, e.g. 0 9 * * *, parsed by croniter: the runtime's "
+            "API refuses a bad one and the operator sets ScheduleReady=False "
+            "(InvalidSchedule). Nothing is sent on it yet (planned)."
+        ),
     )
     message: str = Field(
         "",
         max_length=2_000,
         description="Prompt for the check-in message. Not used yet (planned).",
     )
+
+    @field_validator("cron")
+    @classmethod
+    def _parses(cls, value: str) -> str:
+        problem = cron_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
 
 class Proactive(CrdModel):
@@ -469,7 +505,10 @@ class Proactive(CrdModel):
     check_ins: list[CheckIn] = Field(
         default_factory=list,
         max_length=20,
-        description="Scheduled check-ins. Not sent yet (planned).",
+        description=(
+            "Scheduled check-ins; their cron expressions are checked, nothing is sent yet "
+            "(planned)."
+        ),
     )
     inactivity_nudge_hours: int = Field(
         0,
@@ -527,7 +566,9 @@ class CoachingProgramSpec(CrdModel):
     )
     model: ModelSpec = Field(
         default_factory=ModelSpec,
-        description="Models to use. No model is pulled and nothing replies yet (planned).",
+        description=(
+            "Models to use: pulled onto Ollama by the operator. Nothing replies yet (planned)."
+        ),
     )
     knowledge: list[KnowledgeSource] = Field(
         default_factory=list,
@@ -549,7 +590,10 @@ class CoachingProgramSpec(CrdModel):
     )
     proactive: Proactive = Field(
         default_factory=Proactive,
-        description="Proactive outreach. Nothing is sent on its own yet (planned).",
+        description=(
+            "Proactive outreach: the operator checks the check-in schedules (ScheduleReady); "
+            "nothing is sent on its own yet (planned)."
+        ),
     )
     limits: Limits = Field(
         default_factory=Limits, description="Per-program limits. Not enforced yet (planned)."
@@ -566,13 +610,19 @@ class CoachingProgramStatus(CrdModel):
     model_pull_percent: int = Field(
         0,
         description=(
-            "Chat model pull progress, 0-100. Not reported yet: the operator pulls no model, "
-            "so it stays 0 (planned)."
+            "Progress of pulling the program's models onto Ollama, 0-100 (the lower of chat "
+            "and embedding); 100 when both are there."
         ),
     )
     endpoints: dict[str, str] = Field(
         default_factory=dict,
-        description="Webhook URL per channel. Not set yet: no channel has a webhook (planned).",
+        description=(
+            "Inbound webhook URL per enabled channel except web: "
+            "{base}/v1/hooks/{channel}/{programId}."
+        ),
+    )
+    knowledge_chunks: int = Field(
+        0, description="Chunks of the program's knowledge stored for retrieval."
     )
     channels: int = Field(0, description="Number of enabled channels.")
     observed_generation: int = Field(0, description="Last .metadata.generation reconciled.")

@@ -18,19 +18,20 @@ from coachops_crds import constants as c
 
 PLANNED: Final[Mapping[str, frozenset[str]]] = {
     # Nothing in the operator or the runtime acts on these yet; each covers its subtree.
-    c.CREATOR_KIND: frozenset({"spec.models"}),
+    c.CREATOR_KIND: frozenset(),
     c.PROGRAM_KIND: frozenset(
         {
             "spec.persona",
-            "spec.model",
+            "spec.model.temperature",
+            "spec.model.maxTokens",
             "spec.knowledge",
-            "spec.channels.type",
-            "spec.channels.secretRef",
-            "spec.proactive",
+            "spec.proactive.checkIns.name",
+            "spec.proactive.checkIns.message",
+            "spec.proactive.inactivityNudgeHours",
+            "spec.proactive.quietHours",
+            "spec.proactive.maxPerDay",
             "spec.limits",
             "spec.safety",
-            "status.modelPullPercent",
-            "status.endpoints",
         }
     ),
 }
@@ -38,7 +39,18 @@ PLANNED: Final[Mapping[str, frozenset[str]]] = {
 PARTLY_PLANNED: Final[Mapping[str, frozenset[str]]] = {
     # Acted on in part; the description says which part is planned. Exact paths only.
     c.CREATOR_KIND: frozenset({"spec.isolation"}),
-    c.PROGRAM_KIND: frozenset({"spec.channels", "spec.channels.enabled"}),
+    c.PROGRAM_KIND: frozenset(
+        {
+            "spec.model",
+            "spec.model.chat",
+            "spec.channels",
+            "spec.channels.enabled",
+            "spec.channels.type",
+            "spec.proactive",
+            "spec.proactive.checkIns",
+            "spec.proactive.checkIns.cron",
+        }
+    ),
 }
 
 

@@ -207,15 +207,23 @@ def program_crd() -> dict[str, Any]:
         scope="Namespaced",
         description=(
             "An AI coaching program owned by the creator whose namespace holds it: persona, "
-            "models, knowledge, channels and proactive outreach. The operator validates it and "
-            "copies it into the tenant's database; each field says what acts on it today."
+            "models, knowledge, channels and proactive outreach. The operator copies it into "
+            "the tenant's database, pulls its models, checks its channels and schedules, and "
+            "sets Ready when every part is; each field says what acts on it today."
         ),
         spec=CoachingProgramSpec,
         status=CoachingProgramStatus,
         columns=[
-            _condition_column("Ready", "Ready"),
             {"name": "Model", "type": "string", "jsonPath": ".spec.model.chat"},
-            {"name": "Channels", "type": "integer", "jsonPath": ".status.channels"},
+            {"name": "Pull %", "type": "integer", "jsonPath": ".status.modelPullPercent"},
+            {"name": "Chunks", "type": "integer", "jsonPath": ".status.knowledgeChunks"},
+            _condition_column("Ready", "Ready"),
+            {
+                "name": "Channels",
+                "type": "integer",
+                "jsonPath": ".status.channels",
+                "priority": 1,
+            },
         ],
         rules=[
             cel(

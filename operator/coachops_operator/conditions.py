@@ -22,6 +22,14 @@ READY = "Ready"
 
 CREATOR_PARTS = (NAMESPACE_READY, DATABASE_READY, CACHE_READY, VECTOR_STORE_READY, RUNTIME_READY)
 
+SYNCED = "Synced"
+SCHEDULE_READY = "ScheduleReady"
+MODEL_READY = "ModelReady"
+KNOWLEDGE_READY = "KnowledgeReady"
+CHANNELS_READY = "ChannelsReady"
+# A program's Ready is their conjunction; the first that is not True gives Ready its reason.
+PROGRAM_PARTS = (SCHEDULE_READY, SYNCED, MODEL_READY, KNOWLEDGE_READY, CHANNELS_READY)
+
 
 @dataclass(frozen=True)
 class Observation:
@@ -72,7 +80,12 @@ def merge(
     return list(by_type.values())
 
 
-def summarize(parts: Sequence[Observation], *, suspended: bool = False) -> Observation:
+def summarize(
+    parts: Sequence[Observation],
+    *,
+    suspended: bool = False,
+    ready: str = "Every part of the tenant is in place",
+) -> Observation:
     """``Ready``: True when every part is True; otherwise the first part that is not."""
     for part in parts:
         if part.status != "True":
@@ -81,7 +94,26 @@ def summarize(parts: Sequence[Observation], *, suspended: bool = False) -> Obser
         return Observation.false(
             READY, "Suspended", "The tenant is provisioned but suspended: it serves no traffic"
         )
-    return Observation.true(READY, "Reconciled", "Every part of the tenant is in place")
+    return Observation.true(READY, "Reconciled", ready)
+
+
+def observations(
+    conditions: Sequence[Mapping[str, Any]] | None, types: Sequence[str]
+) -> list[Observation]:
+    """The conditions of ``types`` as observations, in that order (missing: Unknown)."""
+    found = []
+    for type_ in types:
+        item = get(conditions, type_) or {}
+        status = item.get("status", "Unknown")
+        found.append(
+            Observation(
+                type_,
+                status if status in ("True", "False") else "Unknown",
+                str(item.get("reason") or "Pending"),
+                str(item.get("message") or "not observed yet"),
+            )
+        )
+    return found
 
 
 def get(conditions: Sequence[Mapping[str, Any]] | None, type_: str) -> Mapping[str, Any] | None:

@@ -440,6 +440,56 @@ class Database:
                 )
             else:
                 await conn.execute("DELETE FROM programs WHERE program_id = $1", program)
+            # Credentials never outlive the program, whatever the reclaim policy keeps.
+            await conn.execute("DELETE FROM channel_credentials WHERE program_id = $1", program)
+
+    async def channel_hash(self, tenant: uuid.UUID, program: uuid.UUID, channel: str) -> str | None:
+        async with self.transaction(tenant) as conn:
+            found = await conn.fetchval(
+                "SELECT secret_hash FROM channel_credentials"
+                " WHERE program_id = $1 AND channel = $2",
+                program,
+                channel,
+            )
+        return None if found is None else str(found)
+
+    async def upsert_channel_credentials(
+        self,
+        tenant: uuid.UUID,
+        program: uuid.UUID,
+        channel: str,
+        secret_name: str,
+        secret_hash: str,
+        ciphertext: bytes,
+    ) -> None:
+        async with self.transaction(tenant) as conn:
+            await conn.execute(
+                """
+                INSERT INTO channel_credentials
+                    (creator_id, program_id, channel, secret_name, secret_hash, ciphertext)
+                VALUES ($1, $2, $3, $4, $5, $6)
+                ON CONFLICT (creator_id, program_id, channel) DO UPDATE SET
+                    secret_name = EXCLUDED.secret_name, secret_hash = EXCLUDED.secret_hash,
+                    ciphertext = EXCLUDED.ciphertext, updated_at = now()
+                """,
+                tenant,
+                program,
+                channel,
+                secret_name,
+                secret_hash,
+                ciphertext,
+            )
+
+    async def delete_channel_credentials(
+        self, tenant: uuid.UUID, program: uuid.UUID, *, keep: list[str]
+    ) -> None:
+        """Delete the program's credentials of every channel not in ``keep``."""
+        async with self.transaction(tenant) as conn:
+            await conn.execute(
+                "DELETE FROM channel_credentials WHERE program_id = $1 AND channel <> ALL($2)",
+                program,
+                keep,
+            )
 
 
 # ---------------------------------------------------------------- verification probe

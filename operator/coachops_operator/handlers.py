@@ -21,7 +21,16 @@ from typing import Any
 import kopf
 
 from coachops_crds import constants as c
-from coachops_operator import builders, creator, credentials, drift_check, kinds, kube, metrics
+from coachops_operator import (
+    builders,
+    creator,
+    credentials,
+    drift_check,
+    kinds,
+    kube,
+    metrics,
+    program_models,
+)
 from coachops_operator import conditions as cond
 from coachops_operator import program as programs
 from coachops_operator.children import Children
@@ -29,6 +38,8 @@ from coachops_operator.conditions import Observation
 from coachops_operator.database import STORE_ERRORS as PG_ERRORS
 from coachops_operator.database import Database
 from coachops_operator.errors import describe
+from coachops_operator.model_pulls import ModelPulls
+from coachops_operator.model_server import ModelServer
 from coachops_operator.reconcile import Event, Outcome
 from coachops_operator.redis_users import RedisUsers
 from coachops_operator.retry import TryAgainError, backoff, delay, summary
@@ -84,7 +95,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         f"{c.LABEL_MANAGED_BY}={c.MANAGED_BY}",
     )
     await children.start()  # before any handler looks a child up
-    memo["stores"] = Stores(
+    stores = memo["stores"] = Stores(
         api=api,
         children=children,
         db=Database(
@@ -97,6 +108,19 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         settings=SETTINGS,
         gate=asyncio.Semaphore(SETTINGS.max_concurrent_reconciles),
     )
+    if SETTINGS.ollama_url:
+        pulls = ModelPulls(
+            ModelServer(SETTINGS.ollama_url, timeout=SETTINGS.store_timeout),
+            insecure=SETTINGS.model_registry_insecure,
+            gc_grace=SETTINGS.model_gc_grace,
+        )
+
+        async def report(state: Any, change: Any) -> None:
+            await program_models.report(stores, state, change)
+
+        pulls.listener = report
+        stores.pulls = pulls
+        memo["model_gc"] = asyncio.create_task(program_models.collect_forever(stores))
     log.info("coachops operator configured (drift check every %.0f s)", DRIFT_INTERVAL)
 
 
@@ -108,9 +132,13 @@ async def login(**_: Any) -> kopf.AiohttpSession:
 
 @kopf.on.cleanup()
 async def close_clients(memo: kopf.Memo, **_: Any) -> None:
+    gc = memo.get("model_gc")
+    if isinstance(gc, asyncio.Task):
+        gc.cancel()
     stores = memo.get("stores")
     if isinstance(stores, Stores):
         await asyncio.gather(
+            *([stores.pulls.close()] if stores.pulls is not None else []),
             stores.children.stop(),
             stores.db.close(),
             stores.redis.close(),
@@ -270,17 +298,17 @@ async def sync_program(
     retry: int,
     **kwargs: Any,
 ) -> None:
-    """Copy the program's configuration into PostgreSQL under its tenant."""
+    """Copy the program's configuration into PostgreSQL and check its every part."""
     namespace = namespace or ""
     done = await programs.sync(_stores(memo), name, namespace, body, _creator_of(namespace, kwargs))
-    for key, value in programs.status(body, namespace, name, done).items():
+    for key, value in done.status.items():
         patch.status[key] = value
-    if programs.changed(body, done.observation):
-        _post_ready(body, done.observation)
+    if programs.changed(body, done.ready):
+        _post_ready(body, done.ready)
     if done.result is programs.Result.PERMANENT:
-        raise kopf.PermanentError(done.observation.message)
+        raise kopf.PermanentError(done.ready.message)
     if done.result is programs.Result.RETRY:
-        raise kopf.TemporaryError(done.observation.message, delay=min(backoff(retry), 5))
+        raise kopf.TemporaryError(done.ready.message, delay=min(backoff(retry), 5))
 
 
 @kopf.timer(*PROGRAMS, interval=DRIFT_INTERVAL, initial_delay=DRIFT_INTERVAL)
@@ -293,7 +321,8 @@ async def recheck_program(
     memo: kopf.Memo,
     **kwargs: Any,
 ) -> None:
-    """Keep Ready true to the creator's readiness; re-copy a program row that went missing."""
+    """Check every part again (Secrets rotated, models removed, the Creator's readiness);
+    re-copy a program row that went missing or fell behind."""
     if meta.get("deletionTimestamp"):
         return
     namespace = namespace or ""
@@ -301,9 +330,10 @@ async def recheck_program(
         _stores(memo), name, namespace, body, _creator_of(namespace, kwargs)
     )
     if rechecked is not None:
-        conditions, observation = rechecked
-        patch.status["conditions"] = conditions
-        _post_ready(body, observation)
+        for key, value in rechecked.status.items():
+            patch.status[key] = value
+        if programs.changed(body, rechecked.ready):
+            _post_ready(body, rechecked.ready)
 
 
 @kopf.on.delete(*PROGRAMS)

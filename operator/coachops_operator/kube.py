@@ -329,3 +329,20 @@ async def delete(
             return False
         raise
     return True
+
+
+async def patch_status(
+    api: KubeClient,
+    api_version: str,
+    kind: str,
+    namespace: str | None,
+    name: str,
+    status: dict[str, Any],
+) -> dict[str, Any]:
+    """JSON merge patch of the status subresource (what kopf's own patches are too)."""
+    return await api.request(
+        "PATCH",
+        _path(api_version, kind, namespace, name) + "/status",
+        body={"status": status},
+        content_type="application/merge-patch+json",
+    )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 
-from pydantic import Field, SecretStr
+from cryptography.fernet import Fernet
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -44,6 +45,59 @@ class OperatorSettings(BaseSettings):
         "coachops-system", description="Namespace of the leader-election Lease."
     )
     lease_seconds: float = Field(15.0, gt=1, description="Lease duration; takeover bound.")
+    ollama_url: str = Field(
+        "", description="Ollama server that holds every program's models (empty: none)."
+    )
+    model_registry: str = Field(
+        "",
+        description=(
+            "Registry host (host[:port]) a model name without one is pulled from; empty: "
+            "Ollama's default registry."
+        ),
+    )
+    model_registry_insecure: bool = Field(
+        False, description="Pull over plain HTTP (a loopback registry in development)."
+    )
+    default_chat_models: list[str] = Field(
+        default_factory=lambda: ["coachops/tiny-chat:latest", "coachops/smollm2:135m"],
+        description="Chat models allowed when a Creator's spec.models.chat is empty (JSON list).",
+    )
+    default_embedding_models: list[str] = Field(
+        default_factory=lambda: ["coachops/minilm:latest"],
+        description=(
+            "Embedding models allowed when a Creator's spec.models.embedding is empty (JSON list)."
+        ),
+    )
+    model_gc_grace: float = Field(
+        86_400.0,
+        ge=0,
+        description="Seconds a model stays on Ollama after no program uses it; 0: never removed.",
+    )
+    channel_key: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("COACHOPS_OPERATOR_CHANNEL_KEY", "COACHOPS_CHANNEL_KEY"),
+        description=(
+            "Fernet key (url-safe base64 of 32 bytes) that encrypts channel credentials "
+            "copied into PostgreSQL; the runtime reads the same key."
+        ),
+    )
+    webhook_base_url: str = Field(
+        "",
+        description=(
+            "Public base URL of the runtime; status.endpoints holds {base}/v1/hooks/"
+            "{channel}/{program id} (only the path when empty)."
+        ),
+    )
+
+    @field_validator("channel_key")
+    @classmethod
+    def _fernet_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                Fernet(value.get_secret_value())
+            except ValueError:
+                raise ValueError("must be url-safe base64 of 32 bytes (a Fernet key)") from None
+        return value
 
 
 @functools.cache

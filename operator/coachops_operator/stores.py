@@ -9,6 +9,7 @@ import asyncio
 import time
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 from coachops_crds import constants as c
@@ -17,9 +18,21 @@ from coachops_operator import kube
 from coachops_operator.builders import Manifest, RuntimeEnv
 from coachops_operator.children import Children
 from coachops_operator.database import Database
+from coachops_operator.model_pulls import ModelPulls
 from coachops_operator.redis_users import RedisUsers
 from coachops_operator.settings import OperatorSettings
 from coachops_operator.vectors import VectorStore
+
+
+@dataclass
+class ProgramView:
+    """What the operator last wrote to a program's status, and which models it waits on."""
+
+    uid: str
+    generation: int
+    conditions: list[dict[str, Any]]
+    models: tuple[str, str]  # (chat, embedding) as Ollama knows them; empty when not allowed
+    settled: bool = False  # False until a reconcile has written every condition
 
 
 @dataclass
@@ -42,6 +55,12 @@ class Stores:
     redis_users: dict[str, str] = field(default_factory=dict)
     snapshot_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     ticks: dict[str, int] = field(default_factory=dict)
+    # Programs: the model pulls (None without an Ollama URL), what each program's status
+    # said last (for the pulls' progress patches), and the channel credentials copied.
+    pulls: ModelPulls | None = None
+    programs: dict[tuple[str, str], ProgramView] = field(default_factory=dict)
+    channel_hashes: dict[tuple[uuid.UUID, str], str] = field(default_factory=dict)
+    channel_rows_checked: dict[uuid.UUID, bool] = field(default_factory=dict)
     # name -> ((uid, generation), spec, manifests): the drift check's desired objects.
     desired: dict[str, tuple[tuple[str, int], CreatorSpec, list[Manifest]]] = field(
         default_factory=dict

@@ -207,4 +207,4 @@ def test_the_checks_can_fail() -> None:
     assert not read_by_code(planned_read)
     assert read_by_code(Node("spec.plan.maxPrograms", ""))
     assert read_by_code(Node("spec.runtime.replicas", ""))
-    assert not written_by_operator(Node("status.endpoints", ""))
+    assert not written_by_operator(Node("status.notWrittenAnywhere", ""))

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
+import os
 import sys
 import time
 import uuid
@@ -22,11 +24,20 @@ import asyncpg
 import httpx
 import pytest
 from aiohttp import web
+from cryptography.fernet import Fernet
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from coachops_crds import constants as c
 from coachops_devstack.crds import install_crds
+from coachops_devstack.ollama import (
+    EMBEDDING_PARAMETERS,
+    OllamaStack,
+    create_model,
+    delete_model,
+    push_model,
+    start_ollama_stack,
+)
 from coachops_devstack.ports import free_port
 from coachops_devstack.process import ManagedProcess
 from coachops_devstack.stack import Stack
@@ -39,7 +50,9 @@ DRIFT_INTERVAL = 5
 class OperatorProcess:
     """One ``python -m coachops_operator`` replica."""
 
-    def __init__(self, stack: Stack, kubeconfig: Path, workdir: Path, **env: str) -> None:
+    def __init__(
+        self, stack: Stack, kubeconfig: Path, workdir: Path, base: dict[str, str], **env: str
+    ) -> None:
         self.liveness_port = free_port()
         self.metrics_port = free_port()
         self.identity = f"op-{uuid.uuid4().hex[:6]}"
@@ -51,6 +64,7 @@ class OperatorProcess:
             "COACHOPS_OPERATOR_CHROMA_URL": stack.chroma.url,
             "COACHOPS_OPERATOR_LEASE_SECONDS": str(LEASE_SECONDS),
             "COACHOPS_OPERATOR_DRIFT_INTERVAL": str(DRIFT_INTERVAL),
+            **base,
             **env,
         }
         self.process = ManagedProcess(
@@ -105,13 +119,16 @@ class OperatorProcess:
 class Operator:
     """The current operator replica, restartable with other settings."""
 
-    def __init__(self, stack: Stack, cluster: Cluster) -> None:
+    def __init__(self, stack: Stack, cluster: Cluster, base: dict[str, str]) -> None:
         self.stack = stack
         self.cluster = cluster
+        self.base = base  # settings every replica gets (Ollama, registry, channel key)
         self.current: OperatorProcess | None = None
 
     def new(self, **env: str) -> OperatorProcess:
-        return OperatorProcess(self.stack, self.cluster.kubeconfig, self.cluster.workdir, **env)
+        return OperatorProcess(
+            self.stack, self.cluster.kubeconfig, self.cluster.workdir, self.base, **env
+        )
 
     async def start(self, **env: str) -> OperatorProcess:
         self.current = self.new(**env).start()
@@ -161,9 +178,104 @@ async def crds(cluster: Cluster) -> None:
 
 # Package scope: the operator must be gone before other suites (the runtime's tests write
 # CoachingPrograms and expect no controller to put finalizers on them).
+@dataclass(frozen=True)
+class Models:
+    """The suite's Ollama and model registry, and the settings that point the operator there."""
+
+    stack: OllamaStack
+    channel_key: str
+
+    @property
+    def registry(self) -> str:
+        return self.stack.registry_address
+
+    def env(self) -> dict[str, str]:
+        return {
+            "COACHOPS_OPERATOR_OLLAMA_URL": self.stack.base_url,
+            "COACHOPS_OPERATOR_MODEL_REGISTRY": self.registry,
+            "COACHOPS_OPERATOR_MODEL_REGISTRY_INSECURE": "true",
+            "COACHOPS_CHANNEL_KEY": self.channel_key,
+            "COACHOPS_OPERATOR_WEBHOOK_BASE_URL": WEBHOOK_BASE,
+        }
+
+    def registry_log(self) -> str:
+        return (self.stack.workdir / "logs" / "registry.log").read_text(errors="replace")
+
+    def blob_gets(self, repository: str) -> dict[str, int]:
+        """Completed blob downloads (200) of ``repository`` seen by the registry, per digest."""
+        found: dict[str, int] = {}
+        marker = f"GET /v2/{repository}/blobs/"
+        for line in self.registry_log().splitlines():
+            if marker in line:
+                digest, status = line.split(marker, 1)[1].split()[:2]
+                if status in ("200", "206"):
+                    found[digest] = found.get(digest, 0) + 1
+        return found
+
+    async def push_unique(self, padding: int) -> str:
+        """A model only the registry has, whose GGUF blob no other model shares: the tiny
+        chat model's file plus ``padding`` random bytes (ignored by GGUF readers), pushed
+        under a new name and deleted from Ollama. Returns its name without the registry."""
+        name = f"coachops/t-{uuid.uuid4().hex[:8]}:latest"
+        full = f"{self.registry}/{name}"
+        data = self.stack.chat.path.read_bytes() + os.urandom(padding)
+        digest = f"sha256:{hashlib.sha256(data).hexdigest()}"
+        async with httpx.AsyncClient(base_url=self.stack.base_url, timeout=120) as http:
+            response = await http.post(f"/api/blobs/{digest}", content=data)
+            response.raise_for_status()
+            response = await http.post(
+                "/api/create",
+                json={"model": full, "files": {"model.gguf": digest}, "stream": False},
+            )
+            response.raise_for_status()
+            await push_model(http, full)
+            await delete_model(http, full)
+        return name
+
+    async def present(self) -> set[str]:
+        async with httpx.AsyncClient(base_url=self.stack.base_url, timeout=10) as http:
+            response = await http.get("/api/tags")
+            return {m["model"] for m in response.json()["models"]}
+
+    def stop_registry(self) -> None:
+        assert self.stack.registry_process is not None
+        self.stack.registry_process.stop()
+
+    async def start_registry(self) -> None:
+        process = self.stack.registry_process
+        assert process is not None
+        process.start()
+
+        async def ready() -> bool:
+            async with httpx.AsyncClient(timeout=2) as http:
+                return (await http.get(f"{self.stack.registry_url}/v2/")).status_code == 200
+
+        await process.wait_ready(ready, 30)
+
+
+WEBHOOK_BASE = "https://hooks.example.test"
+
+
+@pytest.fixture(scope="session")
+async def models(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Models]:
+    """Ollama and the registry: the registry holds the default chat and embedding models;
+    Ollama holds only the embedding model (the first program pulls the chat model)."""
+    stack = await start_ollama_stack(tmp_path_factory.mktemp("ollama"), instruct=False)
+    try:
+        async with httpx.AsyncClient(base_url=stack.base_url, timeout=120) as http:
+            name = f"{stack.registry_address}/coachops/minilm:latest"
+            await create_model(http, name, stack.embedding, parameters=EMBEDDING_PARAMETERS)
+            await push_model(http, name)
+        yield Models(stack, Fernet.generate_key().decode())
+    finally:
+        stack.stop()
+
+
 @pytest.fixture(scope="package")
-async def operator(stack: Stack, cluster: Cluster, crds: None) -> AsyncIterator[Operator]:
-    handle = Operator(stack, cluster)
+async def operator(
+    stack: Stack, cluster: Cluster, crds: None, models: Models
+) -> AsyncIterator[Operator]:
+    handle = Operator(stack, cluster, models.env())
     await handle.start()
     try:
         yield handle

@@ -341,7 +341,9 @@ async def test_program_is_copied_to_the_database_and_kept_in_sync(
         return obj if condition(obj, "Ready").get("status") == "True" else None
 
     obj = await eventually(program_ready, 20)
-    assert condition(obj, "Ready")["reason"] == "Synced"
+    assert condition(obj, "Ready")["reason"] == "Reconciled"
+    assert condition(obj, "Synced")["reason"] == "Synced"
+    assert condition(obj, "ModelReady")["reason"] == "Ready"
     program_id = c.program_id(name, "habits")
     assert obj["status"]["programId"] == str(program_id)
     row = await superuser.fetchrow(

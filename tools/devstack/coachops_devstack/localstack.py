@@ -8,6 +8,7 @@ prefix; every other component logs to a file under the state directory.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import os
 import secrets
@@ -21,7 +22,13 @@ import httpx
 from coachops_devstack.controlplane import controlplane_bin
 from coachops_devstack.crds import install_crds
 from coachops_devstack.kubeconfig import service_account_kubeconfig
-from coachops_devstack.ollama import OllamaStack, start_ollama_stack
+from coachops_devstack.ollama import (
+    EMBEDDING_PARAMETERS,
+    OllamaStack,
+    create_model,
+    push_model,
+    start_ollama_stack,
+)
 from coachops_devstack.paths import REPO_ROOT
 from coachops_devstack.ports import free_port
 from coachops_devstack.process import ManagedProcess
@@ -43,6 +50,8 @@ class LocalStack:
         self._tails: list[asyncio.Task[None]] = []
         self._ollama: OllamaStack | None = None
         self.started = time.monotonic()
+        # Encrypts channel credentials in PostgreSQL; the operator and the runtime share it.
+        self.channel_key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
 
     @property
     def kubeconfig(self) -> Path:
@@ -102,6 +111,14 @@ class LocalStack:
             return
         self._ollama = await start_ollama_stack(self.workdir / "ollama", pull_chat=True)
         self.ollama_host = self._ollama.base_url
+        # The default embedding model, under the name programs use (coachops/minilm:latest
+        # from the local registry), kept in Ollama and pushed so a pull finds it too.
+        name = f"{self._ollama.registry_address}/coachops/minilm:latest"
+        async with httpx.AsyncClient(base_url=self.ollama_host, timeout=300) as client:
+            await create_model(
+                client, name, self._ollama.embedding, parameters=EMBEDDING_PARAMETERS
+            )
+            await push_model(client, name)
 
     def _store_env(self) -> dict[str, str]:
         assert self.stack is not None
@@ -126,6 +143,13 @@ class LocalStack:
             "COACHOPS_OPERATOR_REDIS_URL": self.stack.redis.url,
             "COACHOPS_OPERATOR_CHROMA_URL": self.stack.chroma.url,
             "COACHOPS_OPERATOR_OLLAMA_URL": self.ollama_host or "",
+            # Model names without a registry host come from the local registry.
+            "COACHOPS_OPERATOR_MODEL_REGISTRY": (
+                self._ollama.registry_address if self._ollama else ""
+            ),
+            "COACHOPS_OPERATOR_MODEL_REGISTRY_INSECURE": "true",
+            "COACHOPS_CHANNEL_KEY": self.channel_key,
+            "COACHOPS_OPERATOR_WEBHOOK_BASE_URL": f"http://127.0.0.1:{self.api_port}",
         }
         operator = ManagedProcess(
             "operator",
@@ -185,6 +209,7 @@ class LocalStack:
             "COACHOPS_REDIS_URL": self.stack.redis.url,
             "COACHOPS_CHROMA_URL": self.stack.chroma.url,
             "COACHOPS_OLLAMA_URL": self.ollama_host or "",
+            "COACHOPS_CHANNEL_KEY": self.channel_key,
             "COACHOPS_JWT_KEYS_DIR": str(keys),
             "COACHOPS_SECRET_KEY": secrets.token_urlsafe(32),
             "COACHOPS_PUBLIC_BASE_URL": f"http://127.0.0.1:{self.api_port}",
