@@ -110,9 +110,10 @@ async def throughput(
 
 
 def throughput_table(builds: list[Build], tokens: int, runs: int) -> list[str]:
+    """One row per model and thread count; speed-ups are against the first build."""
+    first = builds[0].march
     head = ["model", "threads"] + [f"{b.march} (tok/s)" for b in builds]
-    if len(builds) == 2:
-        head.append("speed-up")
+    head += [f"{b.march} / {first}" for b in builds[1:]]
     rows = [head]
     for key in builds[0].rates:
         medians = [statistics.median(b.rates[key]) for b in builds]
@@ -120,8 +121,7 @@ def throughput_table(builds: list[Build], tokens: int, runs: int) -> list[str]:
         for build, median in zip(builds, medians, strict=True):
             values = build.rates[key]
             cells.append(f"{median:.0f} ({min(values):.0f}-{max(values):.0f})")
-        if len(builds) == 2:
-            cells.append(f"{medians[1] / medians[0]:.1f}x")
+        cells += [f"{median / medians[0]:.1f}x" for median in medians[1:]]
         rows.append(cells)
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     lines = [f"chat generation, {tokens} tokens, median (min-max) of {runs} runs"]
