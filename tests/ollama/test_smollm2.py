@@ -7,9 +7,13 @@ rather than exact text; greedy decoding keeps each run repeatable.
 
 from __future__ import annotations
 
+import json
 import re
 
+import httpx
 from ollama import AsyncClient
+
+from tests.ollama.conftest import ModelRegistry
 
 GREEDY = {"temperature": 0.0, "seed": 1, "num_predict": 160}
 SLEEP_WORDS = {
@@ -85,19 +89,34 @@ async def test_a_chat_without_a_system_message_gets_the_default_one(
     assert default.prompt_eval_count >= short.prompt_eval_count + 10
 
 
-async def test_the_model_carries_its_template_and_default_system_prompt(
-    ollama_client: AsyncClient, instruct_model: str
+async def test_the_registry_holds_the_template_system_prompt_and_parameters(
+    model_registry: ModelRegistry, instruct_model: str
 ) -> None:
-    # Created from the bare GGUF, SmolLM2 babbles; these come from /api/create and must
-    # survive the push to the registry (they are layers of the model's manifest).
-    shown = await ollama_client.show(instruct_model)
-    assert shown.template is not None
-    assert "<|im_start|>" in shown.template
-    assert "<|im_end|>" in shown.template
-    assert shown.modelfile is not None
-    assert "SYSTEM" in shown.modelfile
-    assert "coach" in shown.modelfile
-    assert shown.details is not None
-    assert shown.details.quantization_level == "Q4_1"
-    assert shown.parameters is not None
-    assert "stop" in shown.parameters
+    # A pull gets what the push sent: the manifest's layers, read here from the registry.
+    name, tag = instruct_model.removeprefix(model_registry.address + "/").split(":")
+    async with httpx.AsyncClient(
+        base_url=model_registry.url, timeout=30, follow_redirects=True
+    ) as registry:
+        manifest = (
+            await registry.get(
+                f"/v2/{name}/manifests/{tag}",
+                headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+            )
+        ).json()
+        layers = {layer["mediaType"]: layer for layer in manifest["layers"]}
+
+        async def blob(media_type: str) -> str:
+            response = await registry.get(f"/v2/{name}/blobs/{layers[media_type]['digest']}")
+            response.raise_for_status()
+            return response.text
+
+        template = await blob("application/vnd.ollama.image.template")
+        system = await blob("application/vnd.ollama.image.system")
+        params = json.loads(await blob("application/vnd.ollama.image.params"))
+    assert layers["application/vnd.ollama.image.model"]["size"] == 98_362_432
+    assert "<|im_start|>" in template
+    assert "<|im_end|>" in template
+    assert ".Messages" in template
+    assert "coach" in system
+    assert params["temperature"] == 0.2
+    assert params["stop"] == ["<|im_end|>"]
