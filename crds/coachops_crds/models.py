@@ -383,7 +383,7 @@ class ModelSpec(CrdModel):
 
 
 class KnowledgeSource(CrdModel):
-    """One source of knowledge for the coach. Not ingested yet (planned)."""
+    """One source of knowledge for the coach: an inline text or a ConfigMap."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -397,15 +397,24 @@ class KnowledgeSource(CrdModel):
     )
 
     name: str = Field(
-        min_length=1, max_length=100, description="Name of the source. Not used yet (planned)."
+        min_length=1,
+        max_length=100,
+        description=(
+            "Name of the source: an inline text's document is named after it, each ConfigMap "
+            "key's document <name>/<key>."
+        ),
     )
     text: str | None = Field(
-        None, max_length=100_000, description="Inline document text. Not ingested yet (planned)."
+        None, max_length=100_000, description="Inline document text, ingested as plain text."
     )
     config_map_ref: str | None = Field(
         None,
         max_length=253,
-        description="ConfigMap in the program's namespace to ingest. Not read yet (planned).",
+        description=(
+            "ConfigMap in the program's namespace: each key is one document, typed by its "
+            "extension (.md, .html or .htm, .pdf and .docx from binaryData, anything else "
+            "plain text); edits are picked up when the operator next evaluates the program."
+        ),
     )
 
 
@@ -573,7 +582,11 @@ class CoachingProgramSpec(CrdModel):
     knowledge: list[KnowledgeSource] = Field(
         default_factory=list,
         max_length=100,
-        description="Knowledge the coach is to retrieve from. Not ingested yet (planned).",
+        description=(
+            "Knowledge for the coach: the operator copies each source into the tenant's "
+            "documents and reports KnowledgeReady; the runtime's worker chunks and embeds "
+            "them into ChromaDB. Retrieval for replies comes with the AI replies (planned)."
+        ),
     )
     channels: list[ChannelSpec] = Field(
         default_factory=lambda: [ChannelSpec(type="web")],

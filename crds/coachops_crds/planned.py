@@ -24,7 +24,6 @@ PLANNED: Final[Mapping[str, frozenset[str]]] = {
             "spec.persona",
             "spec.model.temperature",
             "spec.model.maxTokens",
-            "spec.knowledge",
             "spec.proactive.checkIns.name",
             "spec.proactive.checkIns.message",
             "spec.proactive.inactivityNudgeHours",
@@ -43,6 +42,7 @@ PARTLY_PLANNED: Final[Mapping[str, frozenset[str]]] = {
         {
             "spec.model",
             "spec.model.chat",
+            "spec.knowledge",
             "spec.channels",
             "spec.channels.enabled",
             "spec.channels.type",

@@ -39,6 +39,7 @@ FRAMEWORK = {"status.kopf"}
 class Node:
     path: str  # as ``kubectl explain`` takes it after the kind
     description: str
+    items: bool = False  # the description of an array's items, not of the array
 
 
 def fields(kind: str) -> Iterator[Node]:
@@ -46,12 +47,10 @@ def fields(kind: str) -> Iterator[Node]:
     root = KINDS[kind]()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
 
     def walk(schema: dict[str, Any], path: str) -> Iterator[Node]:
-        descriptions = [schema.get("description", "")]
+        yield Node(path, schema.get("description", ""))
         items = schema.get("items", {})
         if "description" in items:  # an array's items share its path
-            descriptions.append(items["description"])
-        for description in descriptions:
-            yield Node(path, description)
+            yield Node(path, items["description"], items=True)
         nested = items if "properties" in items else schema
         for name, sub in nested.get("properties", {}).items():
             yield from walk(sub, f"{path}.{name}")
@@ -80,7 +79,16 @@ class Usage:
 def usage(package: Path) -> Usage:
     found = Usage()
     for path in package.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        tree = ast.parse(path.read_text(), str(path))
+        # ``for source in spec.knowledge``: ``source.name`` reads ``knowledge.name``.
+        items = {
+            loop.target.id: loop.iter.attr
+            for loop in ast.walk(tree)
+            if isinstance(loop, ast.For | ast.AsyncFor | ast.comprehension)
+            and isinstance(loop.target, ast.Name)
+            and isinstance(loop.iter, ast.Attribute)
+        }
+        for node in ast.walk(tree):
             if isinstance(node, ast.Attribute):
                 found.attributes.add(node.attr)
                 parent = node.value
@@ -88,6 +96,8 @@ def usage(package: Path) -> Usage:
                     found.pairs.add((parent.attr, node.attr))
                 elif isinstance(parent, ast.Name):
                     found.pairs.add((parent.id, node.attr))
+                    if parent.id in items:
+                        found.pairs.add((items[parent.id], node.attr))
             elif isinstance(node, ast.Dict):
                 found.written_keys |= {
                     k.value
@@ -149,6 +159,8 @@ def test_the_registry_names_fields_that_exist() -> None:
 def test_a_description_says_planned_exactly_when_the_registry_does(case: tuple[str, Node]) -> None:
     kind, node = case
     says = bool(PLANNED_WORD.search(node.description))
+    if node.items and node.path in PARTLY_PLANNED.get(kind, ()):
+        return  # the array's own description says which part is planned
     if is_planned(kind, node.path):
         assert says, f"{kind} {node.path} is planned; say so: {node.description!r}"
     else:
