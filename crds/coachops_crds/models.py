@@ -631,7 +631,8 @@ class CoachingProgramStatus(CrdModel):
         default_factory=dict,
         description=(
             "Inbound webhook URL per enabled channel except web: "
-            "{base}/v1/hooks/{channel}/{programId}."
+            "{base}/v1/hooks/{channel}/{programId}. The runtime does not serve these URLs yet "
+            "(planned)."
         ),
     )
     knowledge_chunks: int = Field(

@@ -49,6 +49,7 @@ PARTLY_PLANNED: Final[Mapping[str, frozenset[str]]] = {
             "spec.proactive",
             "spec.proactive.checkIns",
             "spec.proactive.checkIns.cron",
+            "status.endpoints",
         }
     ),
 }

@@ -199,6 +199,9 @@ def test_status_fields_are_written_exactly_when_not_planned(case: tuple[str, Nod
     kind, node = case
     if any(node.path == f or node.path.startswith(f + ".") for f in FRAMEWORK):
         return
+    if node.path in PARTLY_PLANNED.get(kind, ()):
+        assert written_by_operator(node), f"the operator never writes {kind} {node.path}"
+        return  # its description says which part is planned
     if is_planned(kind, node.path):
         assert not written_by_operator(node), (
             f"the operator writes {kind} {node.path} now: update its description and "
