@@ -37,12 +37,18 @@ if [[ "$march" == none ]]; then
 else
   out="$cache/bin/ollama-$version-$march"
   cflags="-O3 -march=$march"
+  command -v gcc >/dev/null || { echo "build-ollama: gcc is required" >&2; exit 1; }
+  # The module carries ggml's AMX kernels (ggml-cpu/amx/*.cpp) but no Go file there, so cgo
+  # never compiles them, while ggml-cpu.cpp calls them whenever __AMX_INT8__ is defined: on
+  # a CPU with AMX, -march=native would not link. Turn off every AMX extension the -march
+  # enables (ggml then keeps to its other CPU kernels).
+  no_amx=$(echo | gcc "-march=$march" -dM -E - | sed -n 's/^#define __AMX_\([A-Z0-9]*\)__ 1$/-mno-amx-\L\1/p' | sort | tr '\n' ' ')
+  [[ -z "$no_amx" ]] || cflags="$cflags ${no_amx% }"
 fi
 target() {
   # What -march=native resolves to on this machine (gcc's macros: its version and the
   # instruction sets), so a cache copied to another CPU is rebuilt, not run.
   [[ "$march" == native ]] || return 0
-  command -v gcc >/dev/null || { echo "build-ollama: gcc is required" >&2; return 1; }
   echo | gcc -march=native -dM -E - | sort
 }
 key=$( (cat "$module/go.mod" "$module/go.sum" "$module"/include/*/*; echo "$cflags"; target) | sha256sum | cut -c1-16)
