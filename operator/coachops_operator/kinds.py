@@ -30,6 +30,7 @@ KINDS = (
     Kind("v1", "Service", "services", namespaced=True, child=True, runtime=True),
     Kind("v1", "ResourceQuota", "resourcequotas", namespaced=True, child=True),
     Kind("v1", "LimitRange", "limitranges", namespaced=True, child=True),
+    Kind("v1", "ConfigMap", "configmaps", namespaced=True),  # knowledge sources (read)
     Kind(RBAC, "RoleBinding", "rolebindings", namespaced=True, child=True),
     Kind(RBAC, "Role", "roles", namespaced=True),
     Kind(RBAC, "ClusterRole", "clusterroles", namespaced=False),

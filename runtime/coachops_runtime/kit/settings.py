@@ -71,6 +71,13 @@ class Settings(BaseSettings):
     knowledge_max_attempts: int = Field(5, ge=1, description="then the document is marked failed")
     knowledge_retry_base_seconds: float = Field(5.0, gt=0)
     knowledge_timeout_seconds: float = Field(120.0, gt=0, description="per Ollama or Chroma call")
+    model_registry: str = Field(
+        "",
+        description=(
+            "The operator's model registry setting: a model name without a host is held by "
+            "Ollama as registry/name."
+        ),
+    )
     kubeconfig: Path | None = Field(
         None, validation_alias=AliasChoices("COACHOPS_KUBECONFIG", "KUBECONFIG")
     )

@@ -17,9 +17,22 @@ class EmbeddingError(Exception):
         self.missing_model = missing_model
 
 
+def ollama_name(model: str, registry: str) -> str:
+    """The name Ollama holds a spec's model under, as the operator pulls it:
+    ``registry/model`` when a registry is set and the name has no host of its own."""
+    first, slash, _ = model.partition("/")
+    has_host = bool(slash) and ("." in first or ":" in first or first == "localhost")
+    if not registry or has_host:
+        return model
+    return f"{registry.rstrip('/')}/{model}"
+
+
 class Embedder:
-    def __init__(self, url: str, *, timeout: float = 120.0, batch: int = 32) -> None:
+    def __init__(
+        self, url: str, *, timeout: float = 120.0, batch: int = 32, registry: str = ""
+    ) -> None:
         self.url = url.rstrip("/") + "/api/embed"
+        self.registry = registry
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self.batch = batch
         self._session: aiohttp.ClientSession | None = None
@@ -42,7 +55,7 @@ class Embedder:
         return vectors
 
     async def embed_batch(self, model: str, texts: Sequence[str]) -> list[list[float]]:
-        body = {"model": model, "input": list(texts), "truncate": True}
+        body = {"model": ollama_name(model, self.registry), "input": list(texts), "truncate": True}
         try:
             async with self._client().post(self.url, json=body) as response:
                 answer: Any = await response.json(content_type=None)

@@ -72,6 +72,7 @@ class KnowledgePoller:
             settings.ollama_url,
             timeout=settings.knowledge_timeout_seconds,
             batch=settings.knowledge_embed_batch,
+            registry=settings.model_registry,
         )
         self.store = store or VectorStore(
             settings.chroma_url, timeout=settings.knowledge_timeout_seconds
