@@ -34,9 +34,13 @@ TENANT_TABLES = [
     "conversations",
     "messages",
     "knowledge_documents",
+    "channel_credentials",
 ]
 # Created by migrations after 0002 (the legacy-policy test starts at 0002).
-AFTER_0002 = {"knowledge_documents"}
+AFTER_0002 = {"knowledge_documents", "channel_credentials"}
+# Tables the API-built worlds leave empty: consents are not given, channel credentials
+# are written by the operator only.
+EMPTY_IN_A_WORLD = {"consents", "channel_credentials"}
 
 
 async def _counts(conn: asyncpg.Connection) -> dict[str, int]:
@@ -56,7 +60,7 @@ async def test_raw_sql_without_tenant_sees_nothing_and_with_a_never_b(
                 "SELECT set_config('coachops.tenant_id', $1, true)", str(a.creator.creator_id)
             )
             counts = await _counts(conn)
-            assert all(counts[t] >= 1 for t in TENANT_TABLES if t != "consents"), counts
+            assert all(counts[t] >= 1 for t in TENANT_TABLES if t not in EMPTY_IN_A_WORLD), counts
             for table in TENANT_TABLES:
                 others = await conn.fetchval(
                     f"SELECT count(*) FROM {table} WHERE creator_id <> $1", a.creator.creator_id
