@@ -2,6 +2,15 @@
 
     .venv/bin/python bench/creators_bench.py            # N = 100 and 1000
     .venv/bin/python bench/creators_bench.py -n 100     # one size
+    .venv/bin/python bench/creators_bench.py -n 1000 --programs
+        # N Creators alone, then (a fresh stack) N Creators + one CoachingProgram each
+
+With ``--programs`` each Creator also gets one CoachingProgram on the default models, which
+the Ollama of the run already holds (no knowledge, web channel only): the bench posts a
+Creator's program as soon as its watch sees the Creator's NamespaceReady (the namespace
+exists and its quota counts programs; an apply before that is refused), and the clock runs
+until every Creator and every program is Ready. The Creators-only run comes first, in the
+same invocation, as the baseline.
 
 Each size gets a fresh stack (control plane, PostgreSQL, Redis, ChromaDB) and a fresh
 operator process (``python -m coachops_operator --standalone``) running as its
@@ -35,6 +44,12 @@ from coachops_crds import constants as c
 from coachops_devstack.controlplane import controlplane_bin
 from coachops_devstack.crds import install_crds
 from coachops_devstack.kubeconfig import service_account_kubeconfig
+from coachops_devstack.ollama import (
+    EMBEDDING_PARAMETERS,
+    OllamaStack,
+    create_model,
+    start_ollama_stack,
+)
 from coachops_devstack.paths import REPO_ROOT
 from coachops_devstack.ports import free_port
 from coachops_devstack.process import ManagedProcess
@@ -44,21 +59,23 @@ from coachops_devstack.stack import Stack, start_stack
 @dataclass
 class Result:
     n: int
+    programs: bool
     seconds: float
     reconciles: float
     peak_rss_mb: float
     cpu_seconds: float
 
     def row(self) -> str:
+        what = "+ programs" if self.programs else "Creators"
         return (
-            f"| {self.n:>5} | {self.seconds:>8.1f} | {self.n / self.seconds:>10.1f} |"
+            f"| {self.n:>5} | {what:<10} | {self.seconds:>8.1f} | {self.n / self.seconds:>10.1f} |"
             f" {self.reconciles:>10.0f} | {self.peak_rss_mb:>8.0f} | {self.cpu_seconds:>7.1f} |"
         )
 
 
 HEADER = (
-    "|     N | Ready (s) | Creators/s | reconciles | peak RSS (MB) | CPU (s) |\n"
-    "|------:|---------:|-----------:|-----------:|--------:|--------:|"
+    "|     N | objects    | Ready (s) | Creators/s | reconciles | peak RSS (MB) | CPU (s) |\n"
+    "|------:|:-----------|---------:|-----------:|-----------:|--------:|--------:|"
 )
 
 
@@ -156,6 +173,7 @@ class BenchClient:
         cluster = stack.cluster
         context = ssl.create_default_context(cafile=str(cluster.pki.ca.cert))
         context.load_cert_chain(str(cluster.admin.cert), str(cluster.admin.key))
+        self.server = cluster.server
         self.base = f"{cluster.server}/apis/{c.GROUP}/{c.VERSION}/{c.CREATOR_PLURAL}"
         self.session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(ssl=context, limit=64),
@@ -173,18 +191,41 @@ class BenchClient:
             if response.status != 201:
                 raise RuntimeError(f"create {name}: {response.status} {await response.text()}")
 
-    async def watch_ready(self, ready: set[str]) -> None:
-        """Keep ``ready`` equal to the names of the Creators whose Ready condition is True."""
-        async with self.session.get(self.base, params={"watch": "true"}) as response:
+    async def create_program(self, creator: str) -> None:
+        namespace = c.creator_namespace(creator)
+        url = f"{self.server}/apis/{c.GROUP}/{c.VERSION}/namespaces/{namespace}/{c.PROGRAM_PLURAL}"
+        body = {
+            "apiVersion": c.API_VERSION,
+            "kind": c.PROGRAM_KIND,
+            "metadata": {"name": "coach", "namespace": namespace},
+            "spec": {"title": "Bench coach", "persona": {"name": "Robin"}},
+        }
+        async with self.session.post(url, json=body) as response:
+            if response.status not in (201, 409):
+                raise RuntimeError(
+                    f"program of {creator}: {response.status} {await response.text()}"
+                )
+
+    async def watch_ready(
+        self, ready: set[str], url: str | None = None, namespaced: set[str] | None = None
+    ) -> None:
+        """Keep ``ready`` equal to the names of the objects whose Ready condition is True;
+        add a Creator whose NamespaceReady is True to ``namespaced``."""
+        async with self.session.get(url or self.base, params={"watch": "true"}) as response:
             response.raise_for_status()
             async for line in response.content:
-                creator = json.loads(line)["object"]
-                name = creator["metadata"]["name"]
-                conditions = creator.get("status", {}).get("conditions", [])
+                obj = json.loads(line)["object"]
+                meta = obj["metadata"]
+                name = f"{meta.get('namespace', '')}/{meta['name']}"
+                conditions = obj.get("status", {}).get("conditions", [])
                 if any(x["type"] == "Ready" and x["status"] == "True" for x in conditions):
                     ready.add(name)
                 else:
                     ready.discard(name)
+                if namespaced is not None and any(
+                    x["type"] == "NamespaceReady" and x["status"] == "True" for x in conditions
+                ):
+                    namespaced.add(meta["name"])
 
     async def close(self) -> None:
         await self.session.close()
@@ -233,9 +274,23 @@ async def print_steps(port: int) -> None:
     print(f"  mean step durations: {steps}", flush=True)
 
 
-async def run(n: int) -> Result:
+async def model_server(workdir: Path) -> tuple[OllamaStack, dict[str, str]]:
+    """Ollama holding the default chat and embedding models, and the operator's settings."""
+    models = await start_ollama_stack(workdir, pull_chat=True, instruct=False)
+    async with httpx.AsyncClient(base_url=models.base_url, timeout=300) as http:
+        name = f"{models.registry_address}/coachops/minilm:latest"
+        await create_model(http, name, models.embedding, parameters=EMBEDDING_PARAMETERS)
+    return models, {
+        "COACHOPS_OPERATOR_OLLAMA_URL": models.base_url,
+        "COACHOPS_OPERATOR_MODEL_REGISTRY": models.registry_address,
+        "COACHOPS_OPERATOR_MODEL_REGISTRY_INSECURE": "true",
+    }
+
+
+async def run(n: int, programs: bool) -> Result:
     stack = await start_stack()
     operator: ManagedProcess | None = None
+    ollama, ollama_env = await model_server(stack.workdir / "ollama")
     try:
         assert stack.cluster is not None
         install_crds(controlplane_bin("kubectl"), stack.cluster.kubeconfig)
@@ -267,6 +322,7 @@ async def run(n: int) -> Result:
                 "COACHOPS_OPERATOR_REDIS_URL": stack.redis.url,
                 "COACHOPS_OPERATOR_CHROMA_URL": stack.chroma.url,
                 "COACHOPS_OPERATOR_DB_POOL_SIZE": "20",
+                **ollama_env,
             },
         )
         operator.start()
@@ -287,26 +343,55 @@ async def run(n: int) -> Result:
         # A watch, not repeated LISTs: listing 1,000 Creators twice a second would cost the
         # apiserver more than some of what is being measured.
         ready: set[str] = set()
-        watcher = asyncio.create_task(bench.watch_ready(ready))
+        namespaced: set[str] = set()
+        ready_programs: set[str] = set()
+        posted: set[str] = set()
+        programs_url = f"{bench.server}/apis/{c.GROUP}/{c.VERSION}/{c.PROGRAM_PLURAL}"
+
+        def watch() -> asyncio.Task[None]:
+            return asyncio.create_task(bench.watch_ready(ready, namespaced=namespaced))
+
+        def watch_programs() -> asyncio.Task[None]:
+            return asyncio.create_task(bench.watch_ready(ready_programs, programs_url))
+
+        watcher = watch()
+        program_watcher = watch_programs() if programs else None
+        program_posts: list[asyncio.Task[None]] = []
         started = time.monotonic()
         await asyncio.gather(*(create(name) for name in names))
         created = time.monotonic() - started
         print(f"  N={n}: {n} Creators created in {created:.1f} s", flush=True)
         last_report = 0.0
-        while len(ready) < n:
+        while len(ready) < n or (programs and len(ready_programs) < n):
             elapsed = time.monotonic() - started
+            if programs:
+                for name in namespaced - posted:
+                    posted.add(name)
+                    program_posts.append(asyncio.create_task(bench.create_program(name)))
             if elapsed - last_report >= 5:
-                print(f"  N={n}: {len(ready)} Ready after {elapsed:.0f} s", flush=True)
+                print(
+                    f"  N={n}: {len(ready)} Creators and {len(ready_programs)} programs Ready"
+                    f" after {elapsed:.0f} s",
+                    flush=True,
+                )
                 last_report = elapsed
             if not operator.running():
                 raise RuntimeError(f"the operator died:\n{operator.log_tail()}")
             if watcher.done():
                 watcher.result()  # raises what ended the watch
-                watcher = asyncio.create_task(bench.watch_ready(ready))
+                watcher = watch()
+            if program_watcher is not None and program_watcher.done():
+                program_watcher.result()
+                program_watcher = watch_programs()
+            for post in [p for p in program_posts if p.done()]:
+                post.result()  # raises a refused create
+                program_posts.remove(post)
             if elapsed > 600:
                 raise RuntimeError(f"only {len(ready)}/{n} Ready after 600 s")
             await asyncio.sleep(0.1)
         watcher.cancel()
+        if program_watcher is not None:
+            program_watcher.cancel()
         seconds = time.monotonic() - started
         busy, total = machine_busy_seconds()
         spent = {name: group_cpu_seconds(pid) - cpu_before[name] for name, pid in groups.items()}
@@ -335,6 +420,7 @@ async def run(n: int) -> Result:
         await print_steps(metrics_port)
         result = Result(
             n,
+            programs,
             seconds,
             await reconciles(metrics_port),
             rss_peak_mb(operator.pid),
@@ -346,14 +432,17 @@ async def run(n: int) -> Result:
     finally:
         if operator is not None:
             operator.stop()
+        ollama.stop()
         stack.stop()
 
 
-async def main(sizes: list[int]) -> None:
+async def main(sizes: list[int], programs: bool) -> None:
     results = []
     for n in sizes:
-        print(f"N = {n}: starting a fresh stack ...", flush=True)
-        results.append(await run(n))
+        for with_programs in (False, True) if programs else (False,):
+            what = "Creators + programs" if with_programs else "Creators"
+            print(f"N = {n} ({what}): starting a fresh stack ...", flush=True)
+            results.append(await run(n, with_programs))
     print()
     print(HEADER)
     for result in results:
@@ -363,5 +452,10 @@ async def main(sizes: list[int]) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("-n", type=int, action="append", help="number of Creators (repeatable)")
+    parser.add_argument(
+        "--programs",
+        action="store_true",
+        help="after the Creators-only run, run again with one CoachingProgram per Creator",
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.n or [100, 1000]))
+    asyncio.run(main(args.n or [100, 1000], args.programs))
