@@ -140,16 +140,13 @@ async def wire(
             endpoints,
             copied,
         )
-    names = sorted(ch["type"] for ch in enabled)
-    return Wiring(
-        Observation.true(
-            cond.CHANNELS_READY,
-            "Wired",
-            f"channels {', '.join(names)}: credentials in place" if names else "no channels",
-        ),
-        endpoints,
-        copied,
+    wired = sorted(wanted)
+    message = (
+        f"credentials of {', '.join(wired)} copied; webhooks in status.endpoints"
+        if wired
+        else "no channel needs credentials"
     )
+    return Wiring(Observation.true(cond.CHANNELS_READY, "Wired", message), endpoints, copied)
 
 
 async def _copy(
