@@ -4,7 +4,7 @@ sends decodes to values PostgreSQL accepts or is refused with a 400."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -73,9 +73,11 @@ def test_a_position_cursor_from_a_client_is_valid_or_a_400(cursor: str) -> None:
         (encoded(["-1"]), decode_position),
     ],
 )
-def test_values_postgresql_would_refuse_are_a_400(cursor: str, decode: object) -> None:
+def test_values_postgresql_would_refuse_are_a_400(
+    cursor: str, decode: Callable[[str], object]
+) -> None:
     with pytest.raises(BadRequest, match="invalid cursor"):
-        decode(cursor)  # type: ignore[operator]
+        decode(cursor)
 
 
 @pytest.fixture(scope="module")

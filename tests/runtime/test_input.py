@@ -79,9 +79,7 @@ def test_the_walk_above_finds_an_unchecked_string() -> None:
 
 @pytest.fixture
 async def creator(tenants: Tenants) -> Creator:
-    creator = await tenants.signed_up("hostile")
-    await tenants.add_program(creator, "prog")
-    return creator
+    return await tenants.signed_up("hostile")
 
 
 def _requests(creator: Creator, text: str) -> list[tuple[str, str, dict[str, Any]]]:
