@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from coachops_runtime.ai.endpoints import router as ai_router
+from coachops_runtime.ai.safety.endpoints import router as safety_router
 from coachops_runtime.analytics.endpoints import router as analytics_router
 from coachops_runtime.auth.dependencies import BEARER_SCHEME, bearer_routes
 from coachops_runtime.auth.endpoints import router as auth_router
@@ -15,6 +17,7 @@ from coachops_runtime.container import Runtime
 from coachops_runtime.conversations.endpoints import router as conversations_router
 from coachops_runtime.creators.endpoints import router as creators_router
 from coachops_runtime.endusers.endpoints import router as endusers_router
+from coachops_runtime.goals.endpoints import router as goals_router
 from coachops_runtime.kit.errors import ProblemDetails, install_error_handlers
 from coachops_runtime.kit.health import router as health_router
 from coachops_runtime.kit.middleware import RequestMiddleware
@@ -70,6 +73,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         endusers_router,
         programs_router,
         knowledge_router,
+        goals_router,
+        safety_router,
+        ai_router,
         creators_router,
         analytics_router,
         auth_router,

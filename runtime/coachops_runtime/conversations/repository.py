@@ -10,9 +10,11 @@ from coachops_runtime.kit.db import Session
 
 _CONVERSATION_COLUMNS = (
     "conversation_id, program_id, end_user_id, channel, ai_paused, paused_at, created_at,"
-    " last_message_at"
+    " last_message_at, ai_unavailable_since"
 )
-_MESSAGE_COLUMNS = "message_id, conversation_id, direction, author, kind, body, created_at"
+_MESSAGE_COLUMNS = (
+    "message_id, conversation_id, direction, author, kind, body, created_at, reply_to, citations"
+)
 _GET = f"SELECT {_CONVERSATION_COLUMNS} FROM conversations WHERE conversation_id = $1"
 _PAUSE = (
     "UPDATE conversations SET ai_paused = $2, paused_at = CASE WHEN $2 THEN now() ELSE NULL END"

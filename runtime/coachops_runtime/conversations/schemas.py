@@ -20,8 +20,22 @@ class ConversationPublic(BaseModel):
     channel: str
     ai_paused: bool = Field(description="True while a human has taken over.")
     paused_at: datetime | None
+    ai_unavailable_since: datetime | None = Field(
+        description="Set while the AI provider is unavailable: the end user got the "
+        "program's fallback text and the AI reply is being retried."
+    )
     created_at: datetime
     last_message_at: datetime
+
+
+class Citation(BaseModel):
+    number: int = Field(description="The source's number [n] in the prompt.")
+    source: str = Field(description="The knowledge document's name.")
+    page: int | None
+    section: str
+    chunk_id: str
+    snippet: str
+    distance: float = Field(description="Cosine distance to the message.")
 
 
 class MessagePublic(BaseModel):
@@ -32,6 +46,12 @@ class MessagePublic(BaseModel):
     kind: Literal["chat", "check_in", "nudge"]
     body: str
     created_at: datetime
+    reply_to: int | None = Field(
+        None, description="The inbound message this AI reply (or fallback notice) answers."
+    )
+    citations: list[Citation] | None = Field(
+        None, description="Knowledge passages given to the model for this AI reply."
+    )
 
 
 class CreatorReplyCreate(BaseModel):
@@ -46,8 +66,13 @@ class EndUserMessageCreate(BaseModel):
 class EndUserMessageAccepted(BaseModel):
     message: MessagePublic
     reply: Literal["queued", "human"] = Field(
-        description="queued: left for the AI coach (planned: no AI reply is generated yet); "
-        "human: a human has taken over."
+        description="queued: the AI coach's reply is being generated; human: a human has "
+        "taken over."
+    )
+    reply_stream: str | None = Field(
+        None,
+        description="Where the AI reply streams as Server-Sent Events (null when a human "
+        "has taken over).",
     )
 
 

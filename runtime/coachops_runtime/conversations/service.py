@@ -8,6 +8,7 @@ import json
 import uuid
 from typing import Any
 
+from coachops_runtime.ai import replies
 from coachops_runtime.auth.dependencies import CreatorContext, EndUserContext, ai_gate
 from coachops_runtime.container import Runtime
 from coachops_runtime.conversations.repository import ConversationRepository
@@ -142,15 +143,25 @@ async def end_user_message(
     conversation = await repo.find_or_create(
         context.tenant.creator_id, context.program_id, context.end_user_id, channel
     )
-    if not conversation["ai_paused"]:
-        # The message is for the AI coach: charge the quota first, fail closed without Redis.
+    paused = bool(conversation["ai_paused"])
+    if not paused:
+        # The message is for the AI coach: the program's daily limit first, then a
+        # reservation on the monthly quota (fail closed without Redis), which the worker
+        # gives back when it generates nothing.
+        await replies.check_daily_limit(context.session, context.end_user_id, context.program_id)
         await ai_gate(runtime, context.tenant)
     row = await repo.add_message(
         conversation["conversation_id"], direction="in", author="end_user", kind="chat", body=body
     )
     assert row is not None
+    if paused:
+        return EndUserMessageAccepted(message=MessagePublic(**row), reply="human")
+    # In the request's transaction: the message is never stored without its reply job.
+    await replies.enqueue(context, conversation["conversation_id"], row["message_id"])
     return EndUserMessageAccepted(
-        message=MessagePublic(**row), reply="human" if conversation["ai_paused"] else "queued"
+        message=MessagePublic(**row),
+        reply="queued",
+        reply_stream=f"/v1/me/messages/{row['message_id']}/reply",
     )
 
 

@@ -50,7 +50,7 @@ class _RequestTransaction:
             await self.session.finish(commit=commit)
 
     async def release(self) -> None:
-        if self.pool is None:
+        if self.pool is None or self.connection is None:
             return
         connection, self.connection, self.session = self.connection, None, None
         try:
@@ -70,6 +70,16 @@ async def request_session(scope: Scope, pool: asyncpg.Pool) -> Session:
     if not isinstance(transaction, _RequestTransaction):
         raise RuntimeError("request_session needs TransactionMiddleware on the app")
     return await transaction.open(pool)
+
+
+async def release_request_session(scope: Scope) -> None:
+    """Commit the request's transaction and return its connection now, for a streaming
+    response that needs the database no more (an SSE stream would otherwise hold a pooled
+    connection for as long as its client listens)."""
+    transaction = scope.get(_SCOPE_KEY)
+    if isinstance(transaction, _RequestTransaction):
+        await transaction.end(commit=True)
+        await transaction.release()
 
 
 class TransactionMiddleware:

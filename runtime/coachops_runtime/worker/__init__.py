@@ -1,5 +1,6 @@
 """The background worker: ``python -m coachops_runtime.worker`` runs every poller until SIGTERM.
 
 Its pollers deliver the e-mail outbox (``coachops_runtime.mail``) and ingest knowledge
-documents (``coachops_runtime.knowledge.ingest``, when Ollama and Chroma are configured).
+documents (``coachops_runtime.knowledge.ingest``, when Ollama and Chroma are configured)
+and generate AI replies (``coachops_runtime.ai.worker``).
 """

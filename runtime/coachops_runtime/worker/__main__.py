@@ -10,6 +10,8 @@ import sys
 
 from pydantic import ValidationError
 
+from coachops_runtime.ai.settings import AiSettings
+from coachops_runtime.ai.worker import ReplyPoller
 from coachops_runtime.kit.db import (
     UnsafeDatabaseRoleError,
     assert_role_is_safe,
@@ -33,10 +35,13 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         await assert_role_is_safe(engine)
     finally:
         await engine.dispose()
-    # An ingesting document holds its claiming connection and briefly a second one.
-    size = settings.mail_concurrency + 1 + 2 * settings.knowledge_concurrency
+    # An ingesting document holds its claiming connection and briefly a second one; a
+    # reply holds a connection only between its steps, never while generating.
+    ai = AiSettings()
+    size = settings.mail_concurrency + 1 + 2 * settings.knowledge_concurrency + ai.concurrency
     pool = await create_pool(settings.model_copy(update={"db_pool_size": size}))
-    pollers: list[Poller] = [OutboxPoller(settings, pool)]
+    replies = ReplyPoller(settings, pool, ai)
+    pollers: list[Poller] = [OutboxPoller(settings, pool), replies]
     knowledge = None
     if settings.ollama_url and settings.chroma_url:
         knowledge = KnowledgePoller(settings, pool)
@@ -47,6 +52,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     try:
         await run_pollers(pollers, stop, settings.worker_poll_seconds)
     finally:
+        await replies.close()
         if knowledge is not None:
             await knowledge.close()
         await pool.close()

@@ -1,0 +1,70 @@
+"""A program's ``spec.model`` as the pipeline uses it, and the providers it names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from coachops_runtime.ai.providers import ChatProvider, OllamaProvider, OpenAIProvider
+from coachops_runtime.ai.settings import DEFAULT_FALLBACK_TEXT, AiSettings
+from coachops_runtime.kit.settings import Settings
+from coachops_runtime.knowledge.embedding import ollama_name
+
+DEFAULT_CHAT_MODEL = "coachops/tiny-chat:latest"
+
+
+@dataclass(frozen=True)
+class ProgramModel:
+    provider: str
+    chat: str
+    base_url: str
+    temperature: float
+    max_tokens: int
+    fallback_text: str
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> ProgramModel:
+        """From the program row's spec (camelCase, as the operator stores it; defaults as
+        the CRD's for fields it leaves out)."""
+        model = spec.get("model") or {}
+        return cls(
+            provider=str(model.get("provider", "ollama")),
+            chat=str(model.get("chat", DEFAULT_CHAT_MODEL)),
+            base_url=str(model.get("baseUrl", "")),
+            temperature=float(model.get("temperature", 0.7)),
+            max_tokens=int(model.get("maxTokens", 512)),
+            fallback_text=str(model.get("fallbackText") or DEFAULT_FALLBACK_TEXT),
+        )
+
+
+class Providers:
+    """One client per provider and base URL, shared by every job of the worker."""
+
+    def __init__(self, settings: Settings, ai: AiSettings) -> None:
+        self.settings = settings
+        self.ai = ai
+        self._clients: dict[tuple[str, str], ChatProvider] = {}
+
+    def model_name(self, model: ProgramModel) -> str:
+        """The name the provider knows the model by: Ollama holds a model from the
+        platform's registry as registry/name (as the operator pulls it)."""
+        if model.provider == "ollama" and not model.base_url:
+            return ollama_name(model.chat, self.settings.model_registry)
+        return model.chat
+
+    def for_model(self, model: ProgramModel) -> ChatProvider:
+        key = (model.provider, model.base_url)
+        client = self._clients.get(key)
+        if client is None:
+            timeout = self.ai.generation_timeout_seconds
+            if model.provider == "openai":
+                client = OpenAIProvider(model.base_url, "", timeout=timeout)
+            else:
+                client = OllamaProvider(model.base_url or self.settings.ollama_url, timeout=timeout)
+            self._clients[key] = client
+        return client
+
+    async def close(self) -> None:
+        for client in self._clients.values():
+            await client.close()
+        self._clients.clear()

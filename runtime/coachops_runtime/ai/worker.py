@@ -1,0 +1,374 @@
+"""The reply poller: claims reply jobs and turns each inbound message into one AI reply.
+
+A job is leased by ``claim_reply_job`` (migration 0007) in a short transaction; then every
+step runs in its own transaction with the job's tenant bound (RLS): read the job, the
+conversation, the program and the end user; retrieve knowledge; generate while streaming
+the pieces to Redis; store the reply and finish the job in one transaction. Generation
+holds no transaction and no connection. A worker killed mid-generation leaves its lease
+to expire; the job is claimed again and generated anew, and the unique index on
+``messages.reply_to`` keeps a second reply from ever being stored.
+
+The provider is tried ``provider_attempts`` times; then the end user gets the program's
+fallback text (once per message), the conversation is flagged (``ai_unavailable_since``)
+and the job is retried every ``fallback_retry_seconds`` until the provider answers.
+A paused conversation gets no reply: the job is skipped and the quota reserved for it
+when the message arrived is given back, as it is for a job that finally fails.
+
+Logs name jobs, conversations and outcomes, never message or reply text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import asyncpg
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from coachops_crds.constants import tenant_redis_prefix
+from coachops_runtime.ai import hooks
+from coachops_runtime.ai.memory import refresh_memory
+from coachops_runtime.ai.models import ProgramModel, Providers
+from coachops_runtime.ai.prompt import Persona, PromptParts, Source, Turn, assemble
+from coachops_runtime.ai.providers import ChatRequest, ProviderError, Usage
+from coachops_runtime.ai.repository import JobRepository
+from coachops_runtime.ai.settings import AiSettings
+from coachops_runtime.ai.stream import DONE, FALLBACK, RESET, ReplyStream, stream_key
+from coachops_runtime.kit.context import tenant_id_var
+from coachops_runtime.kit.db import Session
+from coachops_runtime.kit.ratelimit import CacheUnavailableError, Limiter
+from coachops_runtime.kit.settings import Settings
+from coachops_runtime.knowledge.embedding import Embedder, EmbeddingError
+from coachops_runtime.knowledge.retrieval import retrieve
+from coachops_runtime.knowledge.vectors import VectorStore, VectorStoreError
+
+log = logging.getLogger("coachops.worker.ai")
+
+
+class TimedEmbedder(Embedder):
+    """The knowledge embedder, adding up the time spent in Ollama (for the timings)."""
+
+    spent = 0.0
+
+    async def embed_batch(self, model: str, texts: Any) -> list[list[float]]:
+        started = time.perf_counter()
+        try:
+            return await super().embed_batch(model, texts)
+        finally:
+            self.spent += time.perf_counter() - started
+
+
+def quota_key(creator_name: str, at: datetime) -> str:
+    """The monthly AI message counter (as ``creators.service.month_key`` names it) of the
+    month the message arrived in, where its reservation was taken."""
+    return f"{tenant_redis_prefix(creator_name)}quota:messages:{at.astimezone(UTC):%Y%m}"
+
+
+class ReplyPoller:
+    name = "ai-replies"
+
+    def __init__(
+        self,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        ai: AiSettings | None = None,
+        redis: aioredis.Redis | None = None,
+    ) -> None:
+        self.settings = settings
+        self.ai = ai or AiSettings()
+        self.pool = pool
+        self.redis = redis or aioredis.Redis.from_url(
+            settings.redis_url.get_secret_value(), socket_connect_timeout=2, socket_timeout=5
+        )
+        self.limiter = Limiter(self.redis)
+        self.providers = Providers(settings, self.ai)
+        self.vectors = VectorStore(settings.chroma_url) if settings.chroma_url else None
+
+    async def close(self) -> None:
+        await self.providers.close()
+        if self.vectors is not None:
+            await self.vectors.close()
+        await self.redis.aclose()
+
+    async def poll(self) -> int:
+        """Handle due jobs, up to ``concurrency`` at once after the first."""
+        if not await self.handle_one():
+            return 0
+        outcomes = await asyncio.gather(
+            *(self.handle_one() for _ in range(self.ai.concurrency - 1)),
+            return_exceptions=True,
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return 1 + sum(1 for outcome in outcomes if outcome)
+
+    async def handle_one(self) -> bool:
+        async with self.transaction(None) as session:
+            claimed = await JobRepository(session).claim(self.ai.lease_seconds)
+        if claimed is None:
+            return False
+        creator_id, job_id, attempts = claimed
+        await self.process(creator_id, job_id, attempts)
+        return True
+
+    @asynccontextmanager
+    async def transaction(self, creator_id: uuid.UUID | None) -> AsyncIterator[Session]:
+        async with self.pool.acquire() as connection:
+            session = Session(connection)
+            if creator_id is not None:
+                await session.set_tenant(creator_id)
+            try:
+                yield session
+            except BaseException:
+                await session.finish(commit=False)
+                raise
+            await session.finish(commit=True)
+
+    async def process(self, creator_id: uuid.UUID, job_id: uuid.UUID, attempts: int) -> None:
+        """Work on one claimed job under ``creator_id``'s tenant. Public so tests can hand
+        it crafted (tenant, job) pairs: a job of another tenant is simply not found."""
+        tenant_id_var.set(str(creator_id))
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        fields = {"job_id": str(job_id), "attempts": attempts}
+        async with self.transaction(creator_id) as session:
+            repo = JobRepository(session)
+            job = await repo.context(job_id)
+            if job is None:
+                log.info("reply job gone or finished", extra=fields)
+                return
+            fields["conversation_id"] = str(job["conversation_id"])
+            spec: dict[str, Any] = job["spec"] or {}
+            if job["ai_paused"] or job["deleted_at"] is not None:
+                reason = "conversation paused" if job["ai_paused"] else "program deleted"
+                await repo.skipped(job_id, attempts, reason)
+                await self._refund(job)
+                log.info("reply skipped", extra={**fields, "reason": reason})
+                return
+            guarded = await hooks.guard(session, job, spec)
+            if guarded is not None:
+                reply_id = await repo.store_reply(
+                    job, author="ai", body=guarded.text, citations=None, usage=None, model=None
+                )
+                await repo.done(job_id, reply_id, attempts)
+            else:
+                goals = await hooks.active_goals(session, job["end_user_id"], job["program_id"])
+                memory = await repo.memory(job["conversation_id"])
+                history = await repo.history(
+                    job["conversation_id"], job["message_id"], self.ai.memory_turns
+                )
+        stream = ReplyStream(
+            self.redis,
+            stream_key(job["creator_name"], job_id),
+            max_events=self.ai.stream_max_events,
+            ttl_seconds=self.ai.stream_ttl_seconds,
+        )
+        if guarded is not None:
+            await _publish(stream, DONE, {"message_id": reply_id, "citations": []})
+            log.info("reply answered by the guard", extra=fields)
+            return
+        timings["context_ms"] = (time.perf_counter() - started) * 1000
+        model = ProgramModel.from_spec(spec)
+        sources, embed_seconds = await self._retrieve(creator_id, job, fields)
+        timings["retrieval_ms"] = (time.perf_counter() - started) * 1000 - timings["context_ms"]
+        timings["embed_ms"] = embed_seconds * 1000
+        persona = spec.get("persona") or {}
+        prompt = assemble(
+            PromptParts(
+                persona=Persona(
+                    name=str(persona.get("name", "Coach")),
+                    instructions=str(persona.get("instructions", "")),
+                    tone=str(persona.get("tone", "warm")),
+                    language=str(persona.get("language", "en")),
+                ),
+                display_name=job["display_name"],
+                time_zone=job["time_zone"],
+                goals=goals,
+                summary=memory["summary"] if memory else "",
+                sources=sources,
+                history=[
+                    Turn("user" if row["author"] == "end_user" else "assistant", row["body"])
+                    for row in history
+                ],
+                message=job["message"],
+                now=datetime.now(UTC),
+            ),
+            context_tokens=self.ai.context_tokens,
+            max_tokens=model.max_tokens,
+        )
+        request = ChatRequest(
+            model=self.providers.model_name(model),
+            messages=prompt.messages,
+            temperature=model.temperature,
+            max_tokens=model.max_tokens,
+        )
+        if attempts > 1:
+            await _publish(stream, RESET, "")  # a retry starts the text over
+        before_model = time.perf_counter()
+        outcome = await self._generate(model, request, stream)
+        model_seconds = time.perf_counter() - before_model
+        timings["model_ms"] = model_seconds * 1000
+        if isinstance(outcome, ProviderError):
+            await self._fall_back(creator_id, job, attempts, outcome, model, stream, fields)
+            return
+        text, usage, first_token = outcome
+        timings["first_token_ms"] = first_token * 1000
+        citations = [source.citation() for source in prompt.sources]
+        async with self.transaction(creator_id) as session:
+            repo = JobRepository(session)
+            reply_id = await repo.store_reply(
+                job,
+                author="ai",
+                body=text,
+                citations=citations,
+                usage=(usage.prompt_tokens, usage.completion_tokens),
+                model=request.model,
+            )
+            timings["total_ms"] = (time.perf_counter() - started) * 1000
+            timings["overhead_ms"] = timings["total_ms"] - timings["model_ms"] - timings["embed_ms"]
+            await repo.record_prompt(
+                job_id, {**prompt.record(), "timings": {k: round(v, 3) for k, v in timings.items()}}
+            )
+            await repo.done(job_id, reply_id, attempts)
+        await _publish(stream, DONE, {"message_id": reply_id, "citations": citations})
+        log.info(
+            "reply stored",
+            extra={
+                **fields,
+                "message_id": reply_id,
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "model_ms": round(timings["model_ms"], 1),
+                "overhead_ms": round(timings["overhead_ms"], 2),
+            },
+        )
+        try:
+            await refresh_memory(self, creator_id, job, model, request.model)
+        except (ProviderError, asyncpg.PostgresError, OSError) as error:
+            log.warning("memory not refreshed", extra={**fields, "error": str(error)[:200]})
+
+    async def _retrieve(
+        self, creator_id: uuid.UUID, job: Any, fields: dict[str, Any]
+    ) -> tuple[list[Source], float]:
+        if self.vectors is None or not self.settings.ollama_url:
+            return [], 0.0
+        embedder = TimedEmbedder(
+            self.settings.ollama_url,
+            timeout=self.settings.knowledge_timeout_seconds,
+            registry=self.settings.model_registry,
+        )
+        try:
+            async with self.transaction(creator_id) as session:
+                passages = await retrieve(
+                    session,
+                    self.vectors,
+                    embedder,
+                    job["program_id"],
+                    job["message"],
+                    top_k=self.ai.retrieval_top_k,
+                    max_distance=self.ai.retrieval_max_distance,
+                )
+        except (EmbeddingError, VectorStoreError) as error:
+            # The coach answers without knowledge rather than not at all.
+            log.warning("retrieval failed", extra={**fields, "error": str(error)[:200]})
+            return [], embedder.spent
+        finally:
+            await embedder.close()
+        sources = [
+            Source(n, p.source, p.page, p.section, p.chunk_id, p.text, p.distance)
+            for n, p in enumerate(passages, start=1)
+        ]
+        return sources, embedder.spent
+
+    async def _generate(
+        self, model: ProgramModel, request: ChatRequest, stream: ReplyStream
+    ) -> tuple[str, Usage, float] | ProviderError:
+        provider = self.providers.for_model(model)
+        error = ProviderError("no attempt")
+        for attempt in range(self.ai.provider_attempts):
+            if attempt:
+                await asyncio.sleep(self.ai.provider_retry_seconds * 2 ** (attempt - 1))
+            usage, pieces = Usage(), cast(list[str], [])
+            started = time.perf_counter()
+            first = 0.0
+            try:
+                async with asyncio.timeout(self.ai.generation_timeout_seconds):
+                    async for piece in provider.stream(request, usage):
+                        if not pieces:
+                            first = time.perf_counter() - started
+                        pieces.append(piece)
+                        await _publish(stream, "token", piece)
+                return "".join(pieces).strip(), usage, first
+            except TimeoutError:
+                error = ProviderError("generation timed out")
+            except ProviderError as failure:
+                error = failure
+            if pieces:
+                await _publish(stream, RESET, "")
+        return error
+
+    async def _fall_back(
+        self,
+        creator_id: uuid.UUID,
+        job: Any,
+        attempts: int,
+        error: ProviderError,
+        model: ProgramModel,
+        stream: ReplyStream,
+        fields: dict[str, Any],
+    ) -> None:
+        give_up = attempts >= self.ai.max_attempts
+        async with self.transaction(creator_id) as session:
+            repo = JobRepository(session)
+            fallback_id = job["fallback_message_id"]
+            first = fallback_id is None
+            if first:
+                fallback_id = await repo.store_fallback(job, model.fallback_text)
+            if give_up:
+                await repo.failed(job["job_id"], attempts, error.reason)
+            else:
+                await repo.retry(
+                    job["job_id"],
+                    attempts,
+                    error.reason,
+                    fallback_id,
+                    self.ai.fallback_retry_seconds,
+                )
+        if first:
+            await _publish(
+                stream, FALLBACK, {"message_id": fallback_id, "text": model.fallback_text}
+            )
+        if give_up:
+            await self._refund(job)
+        log.warning(
+            "provider unavailable, fallback sent" if first else "provider still unavailable",
+            extra={**fields, "error": error.reason[:200], "given_up": give_up},
+        )
+
+    async def _refund(self, job: Any) -> None:
+        """Give back the quota reserved when the message arrived."""
+        try:
+            await self.limiter.consume_quota(
+                quota_key(job["creator_name"], job["created_at"]), 1 << 62, -1
+            )
+        except CacheUnavailableError:
+            log.warning(
+                "quota not refunded: Redis unavailable", extra={"job_id": str(job["job_id"])}
+            )
+
+
+async def _publish(stream: ReplyStream, event: str, data: Any) -> None:
+    """Best effort: a reply is stored and readable even when Redis lost its stream."""
+    try:
+        await stream.add(event, data if isinstance(data, str) else json.dumps(data))
+    except (RedisError, OSError) as error:
+        log.warning("stream write failed", extra={"stream_event": event, "error": str(error)[:200]})
