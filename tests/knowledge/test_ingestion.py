@@ -4,6 +4,7 @@ tenant isolation of the vectors."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -213,3 +214,31 @@ async def test_retrieval_never_crosses_programs_or_creators(
     assert b_ids
     for program in (a1, a2):
         assert not b_ids & set(await vectors.collection(a.name, program).ids({"origin": "upload"}))
+
+
+async def test_deleting_the_program_mid_ingestion_neither_waits_nor_leaves_work(
+    knowledge: Knowledge, poller: KnowledgePoller
+) -> None:
+    creator = await knowledge.creator("kgone")
+    program = await knowledge.program(creator, "habits")
+    pages = [documents.filler(350, n) for n in range(60)]
+    response = await knowledge.upload(
+        creator, "habits", "big.pdf", documents.pdf(pages), "application/pdf"
+    )
+    assert response.status_code == 201
+    ingesting = asyncio.ensure_future(poller.ingest_one())
+    async with asyncio.timeout(60):
+        while True:
+            (document,) = await knowledge.documents(creator, "habits")
+            if document["progress"] > 0:
+                break
+            await asyncio.sleep(0.05)
+    # The program goes (as the operator deletes it) while the worker holds the document.
+    async with asyncio.timeout(5):
+        await knowledge.tenants.owner(
+            creator.creator_id, "DELETE FROM programs WHERE program_id = $1", program
+        )
+    assert await ingesting
+    await knowledge.drain(poller)
+    assert await knowledge.superuser("SELECT * FROM knowledge_due") == []
+    assert await knowledge.superuser("SELECT * FROM knowledge_documents") == []

@@ -106,7 +106,9 @@ class KnowledgePoller:
             await repo.bind_tenant(creator_id)
             tenant_id_var.set(str(creator_id))
             row = await repo.work(document_id)
-            if row is not None:  # None: deleted since it was listed as due
+            if row is None:  # deleted (or its program) since it was listed as due
+                await repo.forget_due(document_id)
+            else:
                 await self._handle(repo, creator_id, row)
             return True
 

@@ -122,6 +122,8 @@ def version(document_id: uuid.UUID, sha256: str) -> str:
 # with FOR UPDATE SKIP LOCKED until the claiming transaction ends.
 _CLAIM = "SELECT creator_id, document_id FROM claim_due_knowledge()"
 _BIND_TENANT = "SELECT set_config('coachops.tenant_id', $1, true)"
+# SECURITY DEFINER too: the queue entry of a document deleted while this worker held it.
+_FORGET_DUE = "SELECT forget_due_knowledge($1)"
 _WORK = """
 SELECT d.document_id, d.program_id, d.name, d.origin, d.content_type, d.content, d.sha256,
        d.state, d.attempts, c.name AS creator_name,
@@ -172,6 +174,9 @@ class IngestRepository:
 
     async def bind_tenant(self, creator_id: uuid.UUID) -> None:
         await self.connection.execute(_BIND_TENANT, str(creator_id))
+
+    async def forget_due(self, document_id: uuid.UUID) -> None:
+        await self.connection.execute(_FORGET_DUE, document_id)
 
     async def work(self, document_id: uuid.UUID) -> Any | None:
         return await self.connection.fetchrow(_WORK, document_id)

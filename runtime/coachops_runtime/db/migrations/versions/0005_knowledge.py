@@ -17,7 +17,8 @@ LOCKED``; the worker keeps that transaction open while it ingests, so a second w
 skips the document, and a worker that dies releases it with its connection. A write that
 only moves a document between due states leaves its entry alone, so it never waits for
 that lock; the worker records the outcome (ready, failed, a retry's due time) in the
-claiming transaction itself.
+claiming transaction itself. Deleting a document (or its program) skips an entry a worker
+holds; ``forget_due_knowledge()`` lets the worker drop it when it finds the row gone.
 
 Revision ID: 0005
 Revises: 0004
@@ -25,6 +26,7 @@ Revises: 0004
 
 from alembic import context, op
 
+from coachops_crds.rls import TENANT_SETTING
 from coachops_runtime.db.tenancy_sql import tenant_table
 
 revision = "0005"
@@ -91,7 +93,12 @@ def upgrade() -> None:
         LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp
         AS $$ BEGIN
           IF TG_OP = 'DELETE' THEN
-            DELETE FROM public.knowledge_due WHERE document_id = OLD.document_id;
+            -- A worker ingesting the document holds its entry locked: skip it rather than
+            -- wait (the program's deletion would wait for a whole ingestion, or deadlock
+            -- with the worker's progress write); the worker forgets it when it finds no row.
+            DELETE FROM public.knowledge_due WHERE document_id IN (
+              SELECT document_id FROM public.knowledge_due
+              WHERE document_id = OLD.document_id FOR UPDATE SKIP LOCKED);
             RETURN OLD;
           END IF;
           -- Between due states with the same due time the entry stays as it is, without
@@ -129,13 +136,35 @@ def upgrade() -> None:
         $$
         """
     )
-    for function in ("sync_knowledge_due()", "claim_due_knowledge()"):
+    # The entry of a document that no longer exists in the caller's tenant (deleted while
+    # a worker held the entry). Under the owner's forced RLS the document is looked up in
+    # the tenant the caller bound, and only that tenant's entries can go.
+    op.execute(
+        f"""
+        CREATE FUNCTION forget_due_knowledge(p_document uuid) RETURNS void
+        LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp
+        AS $$
+          DELETE FROM public.knowledge_due d
+          WHERE d.document_id = p_document
+            AND d.creator_id = nullif(current_setting('{TENANT_SETTING}', true), '')::uuid
+            AND NOT EXISTS (
+              SELECT 1 FROM public.knowledge_documents k WHERE k.document_id = p_document)
+        $$
+        """
+    )
+    for function in (
+        "sync_knowledge_due()",
+        "claim_due_knowledge()",
+        "forget_due_knowledge(uuid)",
+    ):
         op.execute(f"REVOKE ALL ON FUNCTION {function} FROM PUBLIC")
     op.execute(f"GRANT EXECUTE ON FUNCTION claim_due_knowledge() TO {runtime_role}")
+    op.execute(f"GRANT EXECUTE ON FUNCTION forget_due_knowledge(uuid) TO {runtime_role}")
 
 
 def downgrade() -> None:
     op.execute("DROP TRIGGER knowledge_due_sync ON knowledge_documents")
+    op.execute("DROP FUNCTION forget_due_knowledge(uuid)")
     op.execute("DROP FUNCTION claim_due_knowledge()")
     op.execute("DROP FUNCTION sync_knowledge_due()")
     op.execute("DROP TABLE knowledge_due")
