@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request
+from pydantic import Field
 from sse_starlette import EventSourceResponse
 
 from coachops_runtime.ai import replies
@@ -21,7 +22,9 @@ from coachops_runtime.auth.dependencies import (
 )
 from coachops_runtime.container import RuntimeDep
 from coachops_runtime.kit.errors import problems
+from coachops_runtime.kit.text import Storable
 from coachops_runtime.kit.transaction import release_request_session
+from coachops_runtime.programs.endpoints import NamePath
 
 router = APIRouter(tags=["ai"])
 
@@ -45,7 +48,9 @@ async def stream_reply(
     request: Request,
     context: EndUserDep,
     runtime: RuntimeDep,
-    last_event_id: Annotated[str | None, Header(max_length=64)] = None,
+    last_event_id: Annotated[
+        Annotated[str, Field(max_length=64), Storable] | None, Header()
+    ] = None,
 ) -> EventSourceResponse:
     """The AI reply to one of your messages as it is generated, from whichever replica you
     reach. Reconnect with ``Last-Event-ID`` to continue after the last event you got;
@@ -68,7 +73,11 @@ async def stream_reply(
     responses={**_STREAM, **problems(401, 403, 404, 422, 429)},
 )
 async def preview(
-    name: str, data: PreviewRequest, request: Request, context: ProgramsRead, runtime: RuntimeDep
+    name: NamePath,
+    data: PreviewRequest,
+    request: Request,
+    context: ProgramsRead,
+    runtime: RuntimeDep,
 ) -> EventSourceResponse:
     """Try the program's coach: the reply to ``message`` streams as it is generated, with
     the persona, knowledge and model of the program (no end user, no memory). Nothing is
