@@ -7,7 +7,7 @@ prints); ``x-kubernetes-validations`` entries carry the CEL rules.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
@@ -548,21 +548,47 @@ class Limits(CrdModel):
     )
 
 
+class SafetyResource(CrdModel):
+    """A place an end user in crisis can turn to."""
+
+    name: str = Field(min_length=1, max_length=100, description="Who they are, e.g. a helpline.")
+    contact: str = Field(
+        min_length=1, max_length=200, description="How to reach them: a number, text or URL."
+    )
+    region: str = Field(
+        "", max_length=100, description="Where they help, e.g. US; empty for anywhere."
+    )
+
+
 class Safety(CrdModel):
-    """What the coach is to do when a conversation needs a human."""
+    """What the coach does when a message needs a human rather than the AI."""
 
     escalation_email: str = Field(
         "",
         max_length=254,
         description=(
-            "Where escalations are to be sent; empty disables e-mail. Not enforced yet: "
-            "nothing escalates (planned)."
+            "Where the runtime sends an alert (through the e-mail outbox) when a message "
+            "shows crisis language; the alert holds the conversation's link and ids, never "
+            "the message. Empty: no e-mail; the event is still listed in /v1/safety-events."
         ),
     )
-    blocked_topics: list[str] = Field(
+    blocked_topics: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
         default_factory=list,
         max_length=50,
-        description="Topics the coach is to decline. Not enforced yet (planned).",
+        description=(
+            "Topics the coach declines: a message that names one (whole words, any case) "
+            "gets a polite refusal instead of an AI reply, and a safety event is recorded."
+        ),
+    )
+    resources: list[SafetyResource] = Field(
+        default_factory=list,
+        max_length=20,
+        description=(
+            "Resources named in the reply to a message with crisis language (self-harm or "
+            "suicide, abuse, medical emergency); empty: a default set (emergency numbers, "
+            "findahelpline.com and a few national lines). Such a message also pauses the AI "
+            "in its conversation."
+        ),
     )
 
 
@@ -612,7 +638,11 @@ class CoachingProgramSpec(CrdModel):
         default_factory=Limits, description="Per-program limits. Not enforced yet (planned)."
     )
     safety: Safety = Field(
-        default_factory=Safety, description="Escalation policy. Not enforced yet (planned)."
+        default_factory=Safety,
+        description=(
+            "Safety: every end-user message is checked for crisis language and blocked "
+            "topics before the AI coach replies."
+        ),
     )
 
 

@@ -30,7 +30,6 @@ PLANNED: Final[Mapping[str, frozenset[str]]] = {
             "spec.proactive.quietHours",
             "spec.proactive.maxPerDay",
             "spec.limits",
-            "spec.safety",
         }
     ),
 }

@@ -44,6 +44,15 @@ class _InvitePayload(BaseModel):
     creator: str = Field(min_length=1, max_length=200)
 
 
+class _SafetyPayload(BaseModel):
+    """A safety alert names the event, never the message: ids, a category and a link."""
+
+    event_id: uuid.UUID
+    conversation_id: uuid.UUID
+    program: str = Field(min_length=1, max_length=63)
+    category: str = Field(pattern=r"^(self_harm|abuse|medical_emergency)$")
+
+
 _LINKS = {
     "verify_email": _LinkTemplate(
         subject="Verify your e-mail address for coachops",
@@ -70,7 +79,7 @@ _LINKS = {
     ),
 }
 
-TEMPLATES = frozenset({*_LINKS, "end_user_invite"})
+TEMPLATES = frozenset({*_LINKS, "end_user_invite", "safety_alert"})
 
 
 def _one_line(value: str) -> str:
@@ -85,6 +94,8 @@ def render(template: str, payload: Mapping[str, Any], base_url: str) -> Rendered
             return _link(_LINKS[template], token, base_url.rstrip("/"))
         if template == "end_user_invite":
             return _invite(_InvitePayload.model_validate(payload).creator)
+        if template == "safety_alert":
+            return _safety_alert(_SafetyPayload.model_validate(payload), base_url.rstrip("/"))
     except ValidationError as error:
         # The validation message would quote the payload, token included: name the fields only.
         fields = sorted({".".join(map(str, e["loc"])) for e in error.errors()})
@@ -115,3 +126,31 @@ def _invite(creator: str) -> Rendered:
         "<p>To start, open the sign-in link they send you.</p>"
     )
     return Rendered(f"{name} invited you to coaching", text, body)
+
+
+_CATEGORY_NAMES = {
+    "self_harm": "self-harm or suicide",
+    "abuse": "abuse",
+    "medical_emergency": "a medical emergency",
+}
+
+
+def _safety_alert(alert: _SafetyPayload, base_url: str) -> Rendered:
+    link = f"{base_url}/conversations/{alert.conversation_id}"
+    what = _CATEGORY_NAMES[alert.category]
+    intro = (
+        f"A message in your program {alert.program} showed signs of {what}. The end user "
+        "was given crisis resources, and the AI coach is paused in that conversation until "
+        "you resume it."
+    )
+    api = (
+        f"GET /v1/conversations/{alert.conversation_id}/messages; "
+        f"POST /v1/conversations/{alert.conversation_id}/resume"
+    )
+    text = f"{intro}\n\nOpen the conversation: {link}\n\nEvent {alert.event_id}. API: {api}\n"
+    body = (
+        f"<p>{html.escape(intro)}</p>"
+        f'<p><a href="{html.escape(link)}">Open the conversation</a></p>'
+        f"<p>Event {alert.event_id}. API: <code>{html.escape(api)}</code></p>"
+    )
+    return Rendered(f"Safety alert in {alert.program}: please check a conversation", text, body)

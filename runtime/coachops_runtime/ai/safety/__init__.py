@@ -11,6 +11,7 @@ verdict is recorded in ``safety_events``. Message text is never logged or stored
 
 from coachops_runtime.ai.safety.check import assess
 from coachops_runtime.ai.safety.program import ProgramSafety
+from coachops_runtime.ai.safety.respond import SafetyReply, respond
 from coachops_runtime.ai.safety.verdict import Category, Verdict
 
-__all__ = ["Category", "ProgramSafety", "Verdict", "assess"]
+__all__ = ["Category", "ProgramSafety", "SafetyReply", "Verdict", "assess", "respond"]

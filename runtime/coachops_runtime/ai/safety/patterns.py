@@ -115,7 +115,8 @@ _RAW: list[tuple[Category, str, str, bool]] = [
     ),
     ("medical_emergency", "en", r"\b(?:can't|cannot|can not) (?:breathe|catch my breath)\b", False),
     ("medical_emergency", "en", r"\b(?:having|had|have) a (?:heart attack|stroke|seizure)\b", True),
-    ("medical_emergency", "en", r"\b(?:overdosed|took too many (?:pills|tablets))\b", True),
+    ("medical_emergency", "en", r"\b(?:overdosed|took too many (?:pills|tablets)|swallowed "
+     r"(?:a (?:whole )?bottle of|a handful of|all (?:of )?my) (?:pills|tablets|meds))\b", True),
     ("medical_emergency", "en", r"\b(?:call|need|get) (?:me )?an ambulance\b", True),
     (
         "medical_emergency",

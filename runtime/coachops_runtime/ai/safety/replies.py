@@ -7,10 +7,9 @@ creator wrote them, or the default set.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Final
 
-from coachops_crds.models import SafetyResource
+from coachops_crds.models import Safety, SafetyResource
 
 DEFAULT_RESOURCES: Final = (
     SafetyResource(
@@ -88,15 +87,17 @@ def _language(tag: str) -> str:
     return primary if primary in _CRISIS else "en"
 
 
-def crisis_reply(language: str, resources: Sequence[SafetyResource]) -> str:
-    """The resources reply; ``resources`` empty means the default set."""
+def _listed(name: str, region: str, contact: str) -> str:
+    return f"- {name} ({region}): {contact}" if region else f"- {name}: {contact}"
+
+
+def crisis_reply(language: str, safety: Safety) -> str:
+    """The resources reply: the program's ``spec.safety.resources``, or the default set."""
     lang = _language(language)
-    lines = [_CRISIS[lang], ""]
-    for resource in resources or DEFAULT_RESOURCES:
-        where = f" ({resource.region})" if resource.region else ""
-        lines.append(f"- {resource.name}{where}: {resource.contact}")
-    lines += ["", _ESCALATED[lang]]
-    return "\n".join(lines)
+    listed = [_listed(r.name, r.region, r.contact) for r in safety.resources] or [
+        _listed(r.name, r.region, r.contact) for r in DEFAULT_RESOURCES
+    ]
+    return "\n".join([_CRISIS[lang], "", *listed, "", _ESCALATED[lang]])
 
 
 def refusal(language: str, topic: str) -> str:
