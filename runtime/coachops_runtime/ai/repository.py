@@ -95,6 +95,12 @@ UPDATE reply_jobs SET attempts = $2, last_error = $3, fallback_message_id =
     updated_at = now()
 WHERE job_id = $1 AND state = 'pending'
 """
+# A job of this tenant whose context did not resolve: it names rows the tenant cannot see.
+_ORPHANED = """
+UPDATE reply_jobs SET state = 'failed', last_error = 'the job refers to rows this tenant does'
+    || ' not have', finished_at = now(), updated_at = now()
+WHERE job_id = $1 AND state = 'pending'
+"""
 _PROMPT = "UPDATE reply_jobs SET prompt = $2::jsonb, updated_at = now() WHERE job_id = $1"
 
 
@@ -178,6 +184,11 @@ class JobRepository:
         delay: float,
     ) -> None:
         await self.session.execute(_RETRY, job_id, attempts, reason[:1000], fallback_id, delay)
+
+    async def orphaned(self, job_id: uuid.UUID) -> bool:
+        """Fail a pending job of this tenant whose context does not resolve; False when the
+        tenant has no such pending job (another tenant's, or finished)."""
+        return str(await self.session.execute(_ORPHANED, job_id)).endswith(" 1")
 
     async def record_prompt(self, job_id: uuid.UUID, prompt: dict[str, Any]) -> None:
         await self.session.execute(_PROMPT, job_id, json.dumps(prompt))

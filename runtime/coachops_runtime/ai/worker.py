@@ -144,7 +144,10 @@ class ReplyPoller:
             repo = JobRepository(session)
             job = await repo.context(job_id)
             if job is None:
-                log.info("reply job gone or finished", extra=fields)
+                if await repo.orphaned(job_id):
+                    log.error("reply job refers to rows outside its tenant", extra=fields)
+                else:
+                    log.info("reply job gone or finished", extra=fields)
                 return
             fields["conversation_id"] = str(job["conversation_id"])
             spec: dict[str, Any] = job["spec"] or {}
