@@ -130,8 +130,9 @@ class Plan(CrdModel):
         ge=0,
         le=1_000_000_000,
         description=(
-            "Monthly quota of AI messages across programs (UTC months), taken by the runtime "
-            "when it accepts an end user's message for an AI reply; 429 once used up."
+            "Monthly quota of AI messages across programs (UTC months): the runtime reserves "
+            "one when it accepts an end user's message for an AI reply and gives it back when "
+            "no reply is generated; 429 once used up."
         ),
     )
     requests_per_second: int = Field(
@@ -328,22 +329,22 @@ class Persona(CrdModel):
     """Who the AI coach is and how it speaks."""
 
     name: str = Field(
-        min_length=1, max_length=100, description="The coach's name. Not used yet (planned)."
+        min_length=1, max_length=100, description="The coach's name, in every reply's prompt."
     )
     instructions: str = Field(
         "",
         max_length=20_000,
-        description="System instructions for the coach. Not used yet (planned).",
+        description="System instructions for the coach, in every reply's prompt.",
     )
     tone: str = Field(
         "warm",
         max_length=100,
-        description="Tone of voice, e.g. warm, direct. Not used yet (planned).",
+        description="Tone of voice, e.g. warm, direct; in every reply's prompt.",
     )
     language: str = Field(
         "en",
         pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$",
-        description="BCP 47 language tag the coach answers in. Not used yet (planned).",
+        description="BCP 47 language tag the prompt asks the coach to answer in.",
     )
 
 
@@ -357,7 +358,7 @@ class ModelSpec(CrdModel):
         description=(
             "Chat model: the operator pulls it onto Ollama (status.modelPullPercent, "
             "ModelReady); a name without a registry host comes from the platform's model "
-            "registry. Nothing replies with it yet (planned)."
+            "registry. The runtime's worker writes the AI replies with it."
         ),
     )
     embedding: str = Field(
@@ -375,11 +376,9 @@ class ModelSpec(CrdModel):
         },
     )
     temperature: float = Field(
-        0.7, ge=0, le=2, description="Sampling temperature. Not used yet (planned)."
+        0.7, ge=0, le=2, description="Sampling temperature of the AI replies."
     )
-    max_tokens: int = Field(
-        512, ge=1, le=8192, description="Most tokens in one reply. Not used yet (planned)."
-    )
+    max_tokens: int = Field(512, ge=1, le=8192, description="Most tokens in one AI reply.")
 
 
 class KnowledgeSource(CrdModel):
@@ -544,7 +543,10 @@ class Limits(CrdModel):
         100,
         ge=1,
         le=100_000,
-        description="Most AI replies per end user per day. Not enforced yet (planned).",
+        description=(
+            "Most messages an end user may send the AI coach per UTC day; above it the "
+            "runtime answers 429 (daily-limit)."
+        ),
     )
 
 
@@ -597,12 +599,13 @@ class CoachingProgramSpec(CrdModel):
 
     title: str = Field(min_length=1, max_length=200, description="Program title.")
     persona: Persona = Field(
-        description="The coach's persona. Stored; no AI coach replies with it yet (planned)."
+        description="The coach's persona: the runtime's worker writes every AI reply with it."
     )
     model: ModelSpec = Field(
         default_factory=ModelSpec,
         description=(
-            "Models to use: pulled onto Ollama by the operator. Nothing replies yet (planned)."
+            "Models to use: pulled onto Ollama by the operator; the runtime's worker replies "
+            "with the chat model and retrieves knowledge with the embedding model."
         ),
     )
     knowledge: list[KnowledgeSource] = Field(
@@ -611,7 +614,8 @@ class CoachingProgramSpec(CrdModel):
         description=(
             "Knowledge for the coach: the operator copies each source into the tenant's "
             "documents and reports KnowledgeReady; the runtime's worker chunks and embeds "
-            "them into ChromaDB. Retrieval for replies comes with the AI replies (planned)."
+            "them into ChromaDB and retrieves the closest passages for each AI reply, which "
+            "cites them."
         ),
     )
     channels: list[ChannelSpec] = Field(
@@ -635,7 +639,7 @@ class CoachingProgramSpec(CrdModel):
         ),
     )
     limits: Limits = Field(
-        default_factory=Limits, description="Per-program limits. Not enforced yet (planned)."
+        default_factory=Limits, description="Per-program limits, enforced by the runtime."
     )
     safety: Safety = Field(
         default_factory=Safety,

@@ -21,15 +21,11 @@ PLANNED: Final[Mapping[str, frozenset[str]]] = {
     c.CREATOR_KIND: frozenset(),
     c.PROGRAM_KIND: frozenset(
         {
-            "spec.persona",
-            "spec.model.temperature",
-            "spec.model.maxTokens",
             "spec.proactive.checkIns.name",
             "spec.proactive.checkIns.message",
             "spec.proactive.inactivityNudgeHours",
             "spec.proactive.quietHours",
             "spec.proactive.maxPerDay",
-            "spec.limits",
         }
     ),
 }
@@ -39,9 +35,6 @@ PARTLY_PLANNED: Final[Mapping[str, frozenset[str]]] = {
     c.CREATOR_KIND: frozenset({"spec.isolation"}),
     c.PROGRAM_KIND: frozenset(
         {
-            "spec.model",
-            "spec.model.chat",
-            "spec.knowledge",
             "spec.channels",
             "spec.channels.enabled",
             "spec.channels.type",

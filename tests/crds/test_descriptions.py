@@ -28,6 +28,7 @@ OPERATOR = ROOT / "operator" / "coachops_operator"
 RUNTIME = ROOT / "runtime" / "coachops_runtime"
 KINDS = {c.CREATOR_KIND: creator_crd, c.PROGRAM_KIND: program_crd}
 PLANNED_WORD = re.compile(r"\bplanned\b", re.IGNORECASE)
+SQL_JSON_KEY = re.compile(r"->>?\s*'(\w+)'")
 
 # Fields that only label the object and claim no behaviour.
 DESCRIPTIVE = {(c.CREATOR_KIND, "spec.contact.name")}
@@ -108,7 +109,10 @@ def usage(package: Path) -> Usage:
                 if isinstance(node.slice, ast.Constant) and type(node.slice.value) is str:
                     stored = isinstance(node.ctx, ast.Store)
                     (found.written_keys if stored else found.read_keys).add(node.slice.value)
-            elif (
+            elif isinstance(node, ast.Constant) and type(node.value) is str:
+                # SQL that reads the spec column: spec -> 'limits' ->> 'messagesPerUserPerDay'
+                found.read_keys |= set(SQL_JSON_KEY.findall(node.value))
+            if (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Attribute)
                 and node.func.attr in {"get", "pop", "setdefault"}
@@ -132,9 +136,9 @@ def read_by_code(node: Node) -> bool:
             return True
         if (parent, leaf) in found.pairs:
             return True
-    # The operator reads some fields from the raw object rather than the parsed model.
+    # Some code reads the raw object or the spec column's JSON rather than the model.
     distinctive = "_" in leaf or parent == "spec"
-    return distinctive and segments[-1] in usage(OPERATOR).read_keys
+    return distinctive and any(segments[-1] in usage(p).read_keys for p in (OPERATOR, RUNTIME))
 
 
 def written_by_operator(node: Node) -> bool:
@@ -218,8 +222,9 @@ def test_the_checks_can_fail() -> None:
     assert ("plan", "max_programs") in operator.pairs
     assert "tenantId" in operator.written_keys  # status.tenantId
     assert "reclaimPolicy" in operator.read_keys  # spec.reclaimPolicy, read from the raw body
-    planned_read = Node("spec.limits.messagesPerUserPerDay", "")
-    assert not read_by_code(planned_read)
+    assert not read_by_code(Node("spec.proactive.notReadAnywhere", ""))
+    # Read only in SQL, from the spec column's JSON.
+    assert read_by_code(Node("spec.limits.messagesPerUserPerDay", ""))
     assert read_by_code(Node("spec.plan.maxPrograms", ""))
     assert read_by_code(Node("spec.runtime.replicas", ""))
     assert not written_by_operator(Node("status.notWrittenAnywhere", ""))
