@@ -9,7 +9,9 @@ what the builders say.
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from coachops_crds import constants as c
@@ -52,6 +54,9 @@ class RuntimeEnv:
 
     image: str
     chroma_url: str
+    # kid -> PEM public key: how the runtime verifies the platform's tokens (it never signs).
+    jwt_public_keys: Mapping[str, str] = field(default_factory=dict)
+    jwt_issuer: str = "https://coachops.dev"
 
 
 def labels(creator: CreatorRef, component: str) -> dict[str, str]:
@@ -310,13 +315,14 @@ def runtime_deployment(creator: CreatorRef, spec: CreatorSpec, env: RuntimeEnv) 
     """The dedicated runtime: restricted pods, probes, the tenant's own credentials."""
     res = spec.runtime.resources
     secret = c.TENANT_SECRET
+    # Only what the runtime's settings read: it derives the tenant's id, Redis prefix and
+    # Chroma tenant from COACHOPS_TENANT as the operator does (coachops_crds.constants).
     tenant_env = {
         "COACHOPS_ENVIRONMENT": "production",
         "COACHOPS_TENANT": creator.name,
-        "COACHOPS_TENANT_ID": str(c.tenant_id(creator.name)),
-        "COACHOPS_REDIS_PREFIX": c.tenant_redis_prefix(creator.name),
         "COACHOPS_CHROMA_URL": env.chroma_url,
-        "COACHOPS_CHROMA_TENANT": c.chroma_tenant(creator.name),
+        "COACHOPS_JWT_ISSUER": env.jwt_issuer,
+        "COACHOPS_JWT_PUBLIC_KEYS": json.dumps(dict(sorted(env.jwt_public_keys.items()))),
     }
 
     def from_secret(name: str, key: str) -> dict[str, Any]:
@@ -353,6 +359,16 @@ def runtime_deployment(creator: CreatorRef, spec: CreatorSpec, env: RuntimeEnv) 
                         {
                             "name": "runtime",
                             "image": spec.runtime.image or env.image,
+                            # One image serves the operator, the runtime and the worker.
+                            "command": [
+                                "python3",
+                                "-m",
+                                "coachops_runtime",
+                                "--host",
+                                "0.0.0.0",  # noqa: S104 - the pod's own network namespace
+                                "--port",
+                                str(RUNTIME_PORT),
+                            ],
                             "ports": [{"name": "http", "containerPort": RUNTIME_PORT}],
                             "env": [
                                 *({"name": k, "value": v} for k, v in tenant_env.items()),
@@ -371,8 +387,11 @@ def runtime_deployment(creator: CreatorRef, spec: CreatorSpec, env: RuntimeEnv) 
                                 "runAsNonRoot": True,
                                 "capabilities": {"drop": ["ALL"]},
                             },
+                            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108
                         }
                     ],
+                    # The root filesystem is read-only; Python's tempfile needs somewhere.
+                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
                 },
             },
         },

@@ -31,6 +31,7 @@ COMMAND_RULES = (
     "+@connection",
     "-@dangerous",
     "+ping",
+    "+time",  # the runtime's rate-limit script reads Redis' clock (TIME is in no category above)
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 from cryptography.fernet import Fernet
 from pydantic import AliasChoices, Field, SecretStr, field_validator
@@ -26,6 +27,14 @@ class OperatorSettings(BaseSettings):
     runtime_image: str = Field(
         "ghcr.io/coachops/runtime:0.1.0", description="Default image of dedicated runtimes."
     )
+    jwt_keys_dir: Path | None = Field(
+        None,
+        description=(
+            "The platform's JWT key directory (the shared runtime's); dedicated runtimes get "
+            "the public halves of its keys to verify tokens with."
+        ),
+    )
+    jwt_issuer: str = Field("https://coachops.dev", description="The platform's token issuer.")
     database_host: str = Field(
         "", description="Host dedicated runtimes use for PostgreSQL (default: the DSN's host)."
     )

@@ -18,6 +18,7 @@ from coachops_operator import kube
 from coachops_operator.builders import Manifest, RuntimeEnv
 from coachops_operator.children import Children
 from coachops_operator.database import Database
+from coachops_operator.jwt_keys import public_keys
 from coachops_operator.model_pulls import ModelPulls
 from coachops_operator.redis_users import RedisUsers
 from coachops_operator.settings import OperatorSettings
@@ -86,7 +87,12 @@ class Stores:
 
     @property
     def runtime_env(self) -> RuntimeEnv:
-        return RuntimeEnv(image=self.settings.runtime_image, chroma_url=self.settings.chroma_url)
+        return RuntimeEnv(
+            image=self.settings.runtime_image,
+            chroma_url=self.settings.chroma_url,
+            jwt_public_keys=public_keys(self.settings.jwt_keys_dir),
+            jwt_issuer=self.settings.jwt_issuer,
+        )
 
     def pg_endpoint(self) -> tuple[str, int, str]:
         parts = urlsplit(self.settings.database_url.get_secret_value())

@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from coachops_runtime.auth.keys import KeyRing
+from coachops_runtime.auth.keys import KeyRing, PublicKeyRing
 from coachops_runtime.kit.db import Session, assert_role_is_safe, create_engine, create_pool
 from coachops_runtime.kit.kube import Kube
 from coachops_runtime.kit.ratelimit import Limiter
@@ -39,7 +39,7 @@ class Runtime:
     async def start(cls, settings: Settings) -> Runtime:
         engine = create_engine(settings)
         try:
-            await assert_role_is_safe(engine)
+            await assert_role_is_safe(engine, settings.tenant_id)
             pool = await create_pool(settings)
         except BaseException:
             await engine.dispose()
@@ -50,12 +50,16 @@ class Runtime:
             socket_timeout=0.5,
             health_check_interval=10,
         )
-        keys = await asyncio.to_thread(
-            KeyRing.open,
-            settings.jwt_keys_dir,
-            issuer=settings.jwt_issuer,
-            development=settings.environment == "development",
-        )
+        keys: KeyRing
+        if settings.jwt_public_keys:
+            keys = PublicKeyRing(settings.jwt_public_keys, issuer=settings.jwt_issuer)
+        else:
+            keys = await asyncio.to_thread(
+                KeyRing.open,
+                settings.jwt_keys_dir,
+                issuer=settings.jwt_issuer,
+                development=settings.environment == "development",
+            )
         kube = await Kube.connect(settings.kubeconfig)
         return cls(settings, engine, pool, redis, Limiter(redis), keys, kube)
 

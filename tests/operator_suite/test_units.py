@@ -86,7 +86,7 @@ def test_dedicated_runtime_is_restricted_and_reads_its_own_secret() -> None:
     refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
     assert refs["COACHOPS_DATABASE_URL"] == {"name": c.TENANT_SECRET, "key": "DATABASE_URL"}
     values = {e["name"]: e.get("value") for e in container["env"]}
-    assert values["COACHOPS_REDIS_PREFIX"] == c.tenant_redis_prefix("acme")
+    assert values["COACHOPS_TENANT"] == "acme"
     assert not any("password" in str(v).lower() for v in values.values())
     hpa = builders.runtime_hpa(REF, s)["spec"]
     assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 5)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Depends, Response, status
 
 from coachops_runtime.auth import service
 from coachops_runtime.auth.dependencies import AccountDep, EndUsersWrite
+from coachops_runtime.auth.keys import TokensIssuedElsewhereError
 from coachops_runtime.auth.schemas import (
     Accepted,
     ApiKeyCreate,
@@ -31,6 +32,19 @@ from coachops_runtime.kit.errors import problems
 router = APIRouter(tags=["auth"])
 
 
+async def _platform_only(runtime: RuntimeDep) -> None:
+    """Accounts and sessions live on the platform's shared runtime; a dedicated runtime
+    (one tenant, verify-only keys, a role without the account functions) only serves."""
+    if runtime.settings.tenant:
+        raise TokensIssuedElsewhereError(
+            "this runtime serves one tenant; sign up, sign in and manage accounts through the "
+            "platform's shared runtime"
+        )
+
+
+PLATFORM_ONLY = [Depends(_platform_only)]
+
+
 @router.get("/.well-known/jwks.json", response_model=Jwks, responses=problems())
 async def jwks(runtime: RuntimeDep, response: Response) -> Jwks:
     """Public keys that verify coachops tokens (every key that is still trusted)."""
@@ -43,25 +57,41 @@ async def jwks(runtime: RuntimeDep, response: Response) -> Jwks:
     status_code=status.HTTP_202_ACCEPTED,
     response_model=Accepted,
     responses=problems(),
+    dependencies=PLATFORM_ONLY,
 )
 async def signup(data: SignupCreate, runtime: RuntimeDep, session: SessionDep) -> Accepted:
     """Claim your Creator: the e-mail must be its contact e-mail; a verification link follows."""
     return await service.signup(runtime, session, data.creator, data.email, data.password)
 
 
-@router.post("/v1/auth/verify", status_code=status.HTTP_204_NO_CONTENT, responses=problems(400))
+@router.post(
+    "/v1/auth/verify",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problems(400),
+    dependencies=PLATFORM_ONLY,
+)
 async def verify(data: TokenRequest, session: SessionDep) -> None:
     """Verify the account's e-mail with the token from the verification link."""
     await service.verify_email(session, data.token)
 
 
-@router.post("/v1/auth/login", response_model=TokenPair, responses=problems(401, 403))
+@router.post(
+    "/v1/auth/login",
+    response_model=TokenPair,
+    responses=problems(401, 403),
+    dependencies=PLATFORM_ONLY,
+)
 async def login(data: LoginCreate, runtime: RuntimeDep, session: SessionDep) -> TokenPair:
     """Exchange e-mail and password for an access token and a refresh token."""
     return await service.login(runtime, session, data.email, data.password)
 
 
-@router.post("/v1/auth/refresh", response_model=TokenPair, responses=problems(401))
+@router.post(
+    "/v1/auth/refresh",
+    response_model=TokenPair,
+    responses=problems(401),
+    dependencies=PLATFORM_ONLY,
+)
 async def refresh(data: RefreshCreate, runtime: RuntimeDep, session: SessionDep) -> TokenPair:
     """A new token pair for a valid refresh token (invalidated by a password reset)."""
     return await service.refresh(runtime, session, data.refresh_token)
@@ -72,6 +102,7 @@ async def refresh(data: RefreshCreate, runtime: RuntimeDep, session: SessionDep)
     status_code=status.HTTP_202_ACCEPTED,
     response_model=Accepted,
     responses=problems(),
+    dependencies=PLATFORM_ONLY,
 )
 async def password_reset(
     data: PasswordResetCreate, runtime: RuntimeDep, session: SessionDep
@@ -84,6 +115,7 @@ async def password_reset(
     "/v1/auth/password-reset/confirm",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problems(400),
+    dependencies=PLATFORM_ONLY,
 )
 async def password_reset_confirm(data: PasswordResetConfirm, session: SessionDep) -> None:
     """Set a new password with a reset token; every existing session ends."""
@@ -151,6 +183,7 @@ async def send_magic_link(
     "/v1/auth/magic-link/redeem",
     response_model=EndUserToken,
     responses=problems(400),
+    dependencies=PLATFORM_ONLY,
 )
 async def redeem_magic_link(
     data: TokenRequest, runtime: RuntimeDep, session: SessionDep

@@ -6,6 +6,10 @@ verifies, so tokens signed by an older key stay valid until they expire — remo
 only after the longest token lifetime has passed. ``<kid>.pub.pem`` files (public keys)
 verify only. The directory is re-read every ``reload_seconds``, so a Secret update is picked
 up without a restart. The algorithm is pinned: RS256 and nothing else.
+
+A dedicated runtime holds no private key: ``PublicKeyRing`` verifies with the platform's
+public keys, which the operator passes in its Deployment (``COACHOPS_JWT_PUBLIC_KEYS``), and
+answers 421 where a token would be issued (tokens come from the shared runtime).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +28,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from coachops_runtime.kit.errors import Unauthorized
+from coachops_runtime.kit.errors import CoachopsError, Unauthorized
 
 ALGORITHM = "RS256"
 log = logging.getLogger("coachops.auth.keys")
@@ -209,3 +214,44 @@ class KeyRing:
             jwk.update({"kid": kid, "use": "sig", "alg": ALGORITHM})
             documents.append(jwk)
         return {"keys": documents}
+
+
+class TokensIssuedElsewhereError(CoachopsError):
+    """A verify-only runtime was asked to issue a token."""
+
+    status, slug, title = 421, "tokens-issued-elsewhere", "Tokens are issued by the platform"
+
+
+class PublicKeyRing(KeyRing):
+    """Verifies with fixed public keys and never signs (a dedicated runtime's ring).
+
+    A key rotation changes the keys the operator puts in the Deployment, which rolls its
+    pods, so nothing is re-read here.
+    """
+
+    def __init__(self, pems: Mapping[str, str], *, issuer: str) -> None:
+        if not pems:
+            raise ValueError("no JWT public key given")
+        public: dict[str, rsa.RSAPublicKey] = {}
+        digest = hashlib.sha256()
+        for kid, pem in sorted(pems.items()):
+            loaded = serialization.load_pem_public_key(pem.encode())
+            if not isinstance(loaded, rsa.RSAPublicKey):
+                raise ValueError(f"JWT public key {kid!r} is not an RSA key")
+            public[kid] = loaded
+            digest.update(kid.encode() + b"\0" + pem.encode())
+        self.issuer = issuer
+        self._keys = _Keys(digest.hexdigest(), None, None, public)
+        self._verified = {}
+
+    def _current(self) -> _Keys:
+        return self._keys
+
+    def reload(self) -> None:
+        return
+
+    def sign(self, claims: dict[str, Any]) -> str:
+        raise TokensIssuedElsewhereError(
+            "this runtime serves one tenant and only verifies tokens; sign in through the "
+            "platform's shared runtime"
+        )

@@ -27,7 +27,9 @@ async def load_tenant(runtime: Runtime, session: Session) -> Tenant | None:
     if isinstance(cached, Tenant):
         return cached
     row = await CreatorRepository(session).current()
-    if row is None:
+    # A dedicated runtime's role sees its own tenant whatever the session names, so the row
+    # must be the named tenant: another tenant's valid token binds to nothing here.
+    if row is None or row["creator_id"] != session.tenant_id:
         return None
     try:
         plan = Plan.model_validate(row["plan"] or {})

@@ -17,7 +17,7 @@ import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from coachops_crds.rls import CONTEXT_GROUP
+from coachops_crds.rls import CONTEXT_GROUP, TENANT_GROUP
 from coachops_runtime.kit.context import tenant_id_var
 from coachops_runtime.kit.settings import Settings
 
@@ -172,19 +172,35 @@ _ROLE_CHECK = text(
         AS forced_tables,
       EXISTS (SELECT FROM pg_roles g WHERE g.rolname = :context_group
               AND pg_has_role(current_user, g.oid, 'MEMBER')) AS names_tenants,
+      EXISTS (SELECT FROM pg_roles g WHERE g.rolname = :tenant_group
+              AND pg_has_role(current_user, g.oid, 'MEMBER')) AS tenant_bound,
       current_user AS role
     """
 )
+# The tenant RLS binds a tenant role to (current_tenant_id() reads tenant_db_roles).
+_BOUND_TENANT = text("SELECT current_tenant_id()")
 
 
-async def assert_role_is_safe(engine: AsyncEngine) -> None:
-    """Refuse to serve if the runtime role could bypass RLS or owns a tenant table."""
+async def assert_role_is_safe(engine: AsyncEngine, tenant: uuid.UUID | None = None) -> None:
+    """Refuse to serve if the runtime role could bypass RLS or owns a tenant table.
+
+    The shared runtime (``tenant`` None) must name tenants per transaction: a member of the
+    context group. A dedicated runtime must log in with a role of the tenant group that RLS
+    binds to ``tenant`` whatever the role sets, and must not also be able to name tenants.
+    """
     async with engine.connect() as connection:
         row = (
-            (await connection.execute(_ROLE_CHECK, {"context_group": CONTEXT_GROUP}))
+            (
+                await connection.execute(
+                    _ROLE_CHECK, {"context_group": CONTEXT_GROUP, "tenant_group": TENANT_GROUP}
+                )
+            )
             .mappings()
             .one()
         )
+        bound = None
+        if tenant is not None and row["tenant_bound"] and row["forced_tables"]:
+            bound = (await connection.execute(_BOUND_TENANT)).scalar()
     problems = []
     if row["bypassing_roles"]:
         problems.append(
@@ -198,14 +214,31 @@ async def assert_role_is_safe(engine: AsyncEngine) -> None:
         )
     if row["forced_tables"] == 0:
         problems.append("no table has FORCE ROW LEVEL SECURITY: run the migrations first")
-    elif not row["names_tenants"]:
+    elif tenant is None and not row["names_tenants"]:
         problems.append(
             f"it is not a member of {CONTEXT_GROUP}, so no tenant policy applies to it: run "
             "the migrations with this role as the runtime role"
         )
+    elif tenant is not None:
+        if row["names_tenants"]:
+            problems.append(
+                f"it is a member of {CONTEXT_GROUP}, so it could name any tenant; a dedicated "
+                "runtime needs its tenant's own role"
+            )
+        if not row["tenant_bound"]:
+            problems.append(f"it is not a member of {TENANT_GROUP}, so no tenant policy binds it")
+        elif str(bound) != str(tenant):
+            problems.append(f"row-level security binds it to tenant {bound}, not to {tenant}")
     if problems:
+        kind = "a shared runtime" if tenant is None else f"the dedicated runtime of {tenant}"
+        advice = (
+            "Use the runtime role (coachops_runtime), never the schema owner or a superuser."
+            if tenant is None
+            else "Use the tenant's role from the operator's coachops-credentials Secret."
+        )
         raise UnsafeDatabaseRoleError(
-            f"refusing to start: database role {row['role']!r} is unsafe for a shared "
-            "runtime because " + "; and ".join(problems) + ". Use the runtime role "
-            "(coachops_runtime), never the schema owner or a superuser."
+            f"refusing to start: database role {row['role']!r} is unsafe for {kind} because "
+            + "; and ".join(problems)
+            + ". "
+            + advice
         )

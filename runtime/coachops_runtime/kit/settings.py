@@ -1,12 +1,17 @@
 """Runtime settings from ``COACHOPS_*`` environment variables (pydantic-settings).
 
 Outside development the runtime refuses to start with a default or empty secret: a DSN
-without a password, a Redis URL without one, an SMTP password without TLS, or an empty
-JWT key directory.
+without a password, a Redis URL without one, an SMTP password without TLS, or no JWT key
+(neither a ``*.pem`` file in the key directory nor ``COACHOPS_JWT_PUBLIC_KEYS``).
+
+A dedicated runtime (``COACHOPS_TENANT`` set, as the operator's Deployment sets it) serves
+one tenant: it logs in with that tenant's database role and verifies tokens with the
+platform's public keys only.
 """
 
 from __future__ import annotations
 
+import uuid
 from email.utils import parseaddr
 from functools import cached_property
 from pathlib import Path
@@ -15,6 +20,8 @@ from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from coachops_crds.constants import tenant_id
 
 DEFAULT_SECRETS = frozenset({"", "changethis", "change-me", "password", "secret", "postgres"})
 
@@ -35,6 +42,21 @@ class Settings(BaseSettings):
     ollama_url: str = ""
     jwt_keys_dir: Path = Path("/var/run/secrets/coachops/jwt")
     jwt_issuer: str = "https://coachops.dev"
+    jwt_public_keys: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "JSON object kid -> PEM public key. When set, tokens are verified with these keys "
+            "only and never signed here (a dedicated runtime; the operator passes the "
+            "platform's public keys); the key directory is not read."
+        ),
+    )
+    tenant: str = Field(
+        "",
+        description=(
+            "The Creator a dedicated runtime serves; its database role must be bound to that "
+            "tenant. Empty: the shared runtime."
+        ),
+    )
     access_token_seconds: int = 900
     refresh_token_seconds: int = 30 * 24 * 3600
     end_user_token_seconds: int = 7 * 24 * 3600
@@ -111,11 +133,17 @@ class Settings(BaseSettings):
             problems.append("COACHOPS_REDIS_URL has an empty or default password")
         if self.smtp_password.get_secret_value() and self.smtp_tls == "none":
             problems.append("COACHOPS_SMTP_PASSWORD would travel in clear: set COACHOPS_SMTP_TLS")
-        if not self.jwt_keys_dir.is_dir() or not any(self.jwt_keys_dir.glob("*.pem")):
+        no_key_file = not self.jwt_keys_dir.is_dir() or not any(self.jwt_keys_dir.glob("*.pem"))
+        if not self.jwt_public_keys and no_key_file:
             problems.append(f"COACHOPS_JWT_KEYS_DIR ({self.jwt_keys_dir}) holds no *.pem key")
         if problems:
             raise SettingsError(f"refusing to start in {self.environment}: " + "; ".join(problems))
         return self
+
+    @property
+    def tenant_id(self) -> uuid.UUID | None:
+        """The dedicated tenant's id (derived from its name, as the operator derives it)."""
+        return tenant_id(self.tenant) if self.tenant else None
 
     @cached_property
     def sqlalchemy_url(self) -> str:
