@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Builds the node's binaries into the binary cache and reuses them while their go.mod and go.sum
+# are unchanged: kubelet and kube-proxy from tools/node/kubelet (the Kubernetes release of
+# tools/controlplane), containerd 2.x, its runc shim and ctr from tools/node/containerd.
+# runc and the CNI plugins come from Debian's packages (runc, containernetworking-plugins).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cache="${COACHOPS_CACHE:-$HOME/.cache/coachops}"
+
+# build <module dir> <output name> <binaries...> -- <packages...>
+build() {
+  local module=$1 name=$2
+  shift 2
+  local binaries=() packages=()
+  while [[ $1 != -- ]]; do binaries+=("$1"); shift; done
+  shift
+  packages=("$@")
+  local out="$cache/bin/$name"
+  local key
+  key=$(cat "$module/go.mod" "$module/go.sum" | sha256sum | cut -c1-16)
+  if [[ -f "$out/.stamp" && "$(cat "$out/.stamp")" == "$key" ]]; then
+    local missing=0
+    for binary in "${binaries[@]}"; do [[ -x "$out/$binary" ]] || missing=1; done
+    if [[ $missing == 0 ]]; then
+      echo "$name: reusing $out"
+      return 0
+    fi
+  fi
+  echo "$name: building ${binaries[*]} (first build takes several minutes on 2 cores)"
+  local started
+  started=$(date +%s)
+  rm -rf "$out.partial"
+  mkdir -p "$out.partial"
+  # no_btrfs: containerd's btrfs snapshotter needs btrfs headers and the node uses overlayfs.
+  (cd "$module" && CGO_ENABLED=${CGO_ENABLED:-1} go build -tags no_btrfs -o "$out.partial/" "${packages[@]}")
+  echo "$key" > "$out.partial/.stamp"
+  rm -rf "$out"
+  mv "$out.partial" "$out"
+  echo "$name: built in $(( $(date +%s) - started )) s into $out"
+}
+
+k8s=$(awk '$1 == "require" && $2 == "k8s.io/kubernetes" {print $3}' "$root/tools/node/kubelet/go.mod")
+controlplane=$(awk '$1 == "require" && $2 == "k8s.io/kubernetes" {print $3}' "$root/tools/controlplane/go.mod")
+if [[ "$k8s" != "$controlplane" ]]; then
+  echo "tools/node/kubelet pins Kubernetes $k8s but tools/controlplane pins $controlplane" >&2
+  exit 1
+fi
+containerd=$(awk '$1 == "require" && $2 == "github.com/containerd/containerd/v2" {print $3}' \
+  "$root/tools/node/containerd/go.mod")
+
+build "$root/tools/node/containerd" "containerd-$containerd" containerd containerd-shim-runc-v2 ctr -- \
+  github.com/containerd/containerd/v2/cmd/containerd \
+  github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2 \
+  github.com/containerd/containerd/v2/cmd/ctr
+build "$root/tools/node/kubelet" "node-$k8s" kubelet kube-proxy -- \
+  k8s.io/kubernetes/cmd/kubelet \
+  k8s.io/kubernetes/cmd/kube-proxy
+
+for tool in runc /usr/lib/cni/bridge /usr/lib/cni/host-local /usr/lib/cni/loopback; do
+  if ! command -v "$tool" >/dev/null; then
+    echo "missing $tool: apt-get install runc containernetworking-plugins" >&2
+    exit 1
+  fi
+done
