@@ -1,0 +1,163 @@
+"""SSE over a real HTTP server: the reply streams while it is generated, a reconnect with
+Last-Event-ID resumes without gap or repeat, and a client that leaves does not stop the
+generation. Also the creator's preview, and the OpenAI-compatible provider against
+Ollama's own /v1 endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from coachops_devstack.ports import free_port
+from coachops_runtime.ai.providers import ChatMessage, ChatRequest, OpenAIProvider, Usage
+from coachops_runtime.ai.worker import ReplyPoller
+from tests.ai import sse
+from tests.ai.conftest import Coaching
+
+
+@pytest.fixture
+async def server(app: FastAPI) -> AsyncIterator[str]:
+    """The test's app served by uvicorn on loopback (its lifespan is already running)."""
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
+    served = uvicorn.Server(config)
+    task = asyncio.create_task(served.serve())
+    async with asyncio.timeout(10):
+        while not served.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
+            await asyncio.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    served.should_exit = True
+    await task
+
+
+async def _events(
+    base: str, url: str, headers: dict[str, str], limit: int | None = None
+) -> list[sse.Event]:
+    """Events until ``done`` (or the first ``limit``, then the connection is dropped)."""
+    got: list[sse.Event] = []
+    async with (
+        httpx.AsyncClient(base_url=base, timeout=60) as http,
+        http.stream("GET", url, headers=headers) as response,
+    ):
+        assert response.status_code == 200
+        async for event in sse.iterate(response.aiter_lines()):
+            got.append(event)
+            if event.event == "done" or (limit is not None and len(got) >= limit):
+                break
+    return got
+
+
+async def test_reconnect_with_last_event_id_resumes_without_gaps_or_repeats(
+    coaching: Coaching, replies: ReplyPoller, server: str
+) -> None:
+    creator = await coaching.creator("aisse")
+    program = await coaching.program(creator, "sleep", coaching.spec(maxTokens=300))
+    me = await coaching.end_user(creator, program)
+    sent = await coaching.send(me, "Tell me about sleep.")
+    url = sent["reply_stream"]
+
+    first = asyncio.create_task(_events(server, url, me, limit=5))
+    await asyncio.sleep(0.3)  # the client is listening before generation starts
+    generating = asyncio.create_task(coaching.drain(replies))
+    head = await first
+    assert [e.event for e in head] == ["token"] * 5
+    tail = await _events(server, url, {**me, "Last-Event-ID": head[-1].id})
+    await generating
+    assert tail[-1].event == "done"
+    ids = [e.id for e in head + tail]
+    assert len(ids) == len(set(ids))
+    stored = [m for m in await coaching.messages(me) if m["author"] == "ai"]
+    text = "".join(e.data for e in head + tail if e.event == "token")
+    assert text.strip() == stored[0]["body"]
+    assert json.loads(tail[-1].data)["message_id"] == stored[0]["message_id"]
+
+
+async def test_a_client_that_leaves_does_not_stop_the_generation(
+    coaching: Coaching, replies: ReplyPoller, server: str
+) -> None:
+    creator = await coaching.creator("aileave")
+    program = await coaching.program(creator, "sleep", coaching.spec(maxTokens=300))
+    me = await coaching.end_user(creator, program)
+    sent = await coaching.send(me, "Tell me about sleep.")
+    listening = asyncio.create_task(_events(server, sent["reply_stream"], me, limit=1))
+    await asyncio.sleep(0.3)
+    generating = asyncio.create_task(coaching.drain(replies))
+    (only,) = await listening  # and the client hangs up
+    assert only.event == "token"
+    await generating
+    (reply,) = await coaching.superuser(
+        "SELECT completion_tokens, length(body) AS chars FROM messages WHERE author = 'ai'"
+    )
+    # The tiny model stops only at the limit: the whole reply was generated and stored.
+    assert reply["completion_tokens"] == 300
+    assert reply["chars"] > 100
+
+
+async def test_creator_preview_streams_and_stores_nothing(coaching: Coaching, server: str) -> None:
+    creator = await coaching.creator("aiprev")
+    await coaching.program(creator, "sleep")
+    async with (
+        httpx.AsyncClient(base_url=server, timeout=60) as http,
+        http.stream(
+            "POST",
+            "/v1/programs/sleep/preview",
+            json={"message": "Hi coach"},
+            headers=creator.headers,
+        ) as response,
+    ):
+        assert response.status_code == 200
+        events = [e async for e in sse.iterate(response.aiter_lines())]
+    assert events[0].event == "token"
+    assert events[-1].event == "done"
+    assert json.loads(events[-1].data)["completion_tokens"] == 24
+    assert await coaching.superuser("SELECT 1 FROM messages") == []
+    missing = await coaching.client.post(
+        "/v1/programs/nope/preview", json={"message": "Hi"}, headers=creator.headers
+    )
+    assert missing.status_code == 404
+
+
+async def test_openai_compatible_provider_against_ollamas_v1(
+    coaching: Coaching, ollama: str
+) -> None:
+    provider = OpenAIProvider(f"{ollama}/v1", "", timeout=60)
+    usage = Usage()
+    try:
+        request = ChatRequest(
+            coaching.ollama_stack.chat_model,
+            [ChatMessage("system", "You are a coach."), ChatMessage("user", "Hello")],
+            temperature=0.5,
+            max_tokens=16,
+        )
+        pieces = [piece async for piece in provider.stream(request, usage)]
+    finally:
+        with contextlib.suppress(Exception):
+            await provider.close()
+    assert len(pieces) > 3
+    assert "".join(pieces).strip()
+    assert usage.completion_tokens == 16
+    assert usage.prompt_tokens > 5
+
+
+async def test_openai_provider_program_replies_end_to_end(
+    coaching: Coaching, replies: ReplyPoller, ollama: str
+) -> None:
+    creator = await coaching.creator("aioai")
+    spec = coaching.spec(provider="openai", baseUrl=f"{ollama}/v1")
+    program = await coaching.program(creator, "sleep", spec)
+    me = await coaching.end_user(creator, program)
+    await coaching.send(me, "Hello")
+    await coaching.drain(replies)
+    (reply,) = await coaching.superuser(
+        "SELECT body, completion_tokens, model FROM messages WHERE author = 'ai'"
+    )
+    assert reply["body"].strip()
+    assert reply["completion_tokens"] == 24
+    assert reply["model"] == coaching.ollama_stack.chat_model
