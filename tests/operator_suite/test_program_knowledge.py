@@ -3,6 +3,7 @@ runtime's worker ingests them, KnowledgeReady counts them, and a ConfigMap edit 
 
 from __future__ import annotations
 
+import base64
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
@@ -20,6 +21,7 @@ from coachops_runtime.kit.db import Session
 from coachops_runtime.knowledge.embedding import Embedder
 from coachops_runtime.knowledge.retrieval import Passage, retrieve
 from coachops_runtime.knowledge.vectors import VectorStore
+from tests.knowledge import documents
 from tests.operator_suite.conftest import (
     Kube,
     Models,
@@ -96,11 +98,22 @@ async def test_inline_and_configmap_knowledge_is_ingested_and_an_edit_lands(
     await kube.create_creator(name)
     await wait_ready(kube, name, timeout=90)
     namespace = c.creator_namespace(name)
+    binary = {
+        "manual.pdf": base64.b64encode(documents.pdf(["Stretch for ten minutes."])).decode(),
+        "notes.docx": base64.b64encode(
+            documents.docx_file([("Food", "Eat vegetables at lunch.")])
+        ).decode(),
+    }
     await kube.core.create_namespaced_config_map(
         namespace,
         client.V1ConfigMap(
             metadata=client.V1ObjectMeta(name="guide"),
-            data={"recovery.md": f"# Recovery\n\n{FACT}\n", "tips.txt": "Sleep eight hours."},
+            data={
+                "recovery.md": f"# Recovery\n\n{FACT}\n",
+                "tips.txt": "Sleep eight hours.",
+                "page.html": "<html><body><h1>Walks</h1><p>Walk after dinner.</p></body></html>",
+            },
+            binary_data=binary,
         ),
     )
     await kube.create_program(
@@ -122,18 +135,22 @@ async def test_inline_and_configmap_knowledge_is_ingested_and_an_edit_lands(
         obj = await eventually(ingested, timeout=120, interval=1)
     except AssertionError:
         found = await kube.program(name, "coach")
-        raise AssertionError(
-            f"not ingested: {(found or {}).get('status')}; worker log: {worker.log_path.read_text()[-3000:]}"
-        ) from None
+        log = worker.log_path.read_text()[-3000:]
+        status = (found or {}).get("status")
+        raise AssertionError(f"not ingested: {status}; worker log: {log}") from None
     assert condition(obj, "KnowledgeReady")["status"] == "True"
-    assert "3/3 documents ready" in condition(obj, "KnowledgeReady")["message"]
-    assert obj["status"]["knowledgeChunks"] >= 3
+    assert "6/6 documents ready" in condition(obj, "KnowledgeReady")["message"]
+    assert obj["status"]["knowledgeChunks"] >= 6
     rows = await superuser.fetch(
         "SELECT name, origin, content_type, state FROM knowledge_documents"
         " WHERE program_id = $1 ORDER BY name",
         program,
     )
+    docx = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
     assert [(r["name"], r["origin"], r["content_type"], r["state"]) for r in rows] == [
+        ("guide/manual.pdf", "spec", "application/pdf", "ready"),
+        ("guide/notes.docx", "spec", docx, "ready"),
+        ("guide/page.html", "spec", "text/html", "ready"),
         ("guide/recovery.md", "spec", "text/markdown", "ready"),
         ("guide/tips.txt", "spec", "text/plain", "ready"),
         ("intro", "spec", "text/plain", "ready"),
@@ -149,7 +166,8 @@ async def test_inline_and_configmap_knowledge_is_ingested_and_an_edit_lands(
         namespace,
         client.V1ConfigMap(
             metadata=client.V1ObjectMeta(name="guide"),
-            data={"recovery.md": f"# Recovery\n\n{NEW_FACT}\n"},
+            data={"recovery.md": f"# Recovery\n\n{NEW_FACT}\n", "page.html": "<p>Walk.</p>"},
+            binary_data=binary,
         ),
     )
     edited = time.monotonic()
@@ -160,7 +178,13 @@ async def test_inline_and_configmap_knowledge_is_ingested_and_an_edit_lands(
             " WHERE program_id = $1 AND state <> 'deleting' ORDER BY name",
             program,
         )
-        return [r["name"] for r in names] == ["guide/recovery.md", "intro"]
+        return [r["name"] for r in names] == [
+            "guide/manual.pdf",
+            "guide/notes.docx",
+            "guide/page.html",
+            "guide/recovery.md",
+            "intro",
+        ]
 
     await eventually(picked_up, timeout=30, interval=0.5)
     assert time.monotonic() - edited <= 30
@@ -178,4 +202,4 @@ async def test_inline_and_configmap_knowledge_is_ingested_and_an_edit_lands(
     finally:
         await store.close()
     obj = await eventually(ingested, timeout=60, interval=1)
-    assert "2/2 documents ready" in condition(obj, "KnowledgeReady")["message"]
+    assert "5/5 documents ready" in condition(obj, "KnowledgeReady")["message"]
