@@ -184,3 +184,51 @@ async def test_daily_limit_answers_429_with_a_clear_problem(
     assert "2 messages a day" in over.json()["detail"]
     assert int(over.headers["Retry-After"]) >= 1
     assert len(await coaching.messages(me)) == 2  # the refused message is not stored
+
+
+async def test_active_goals_are_in_the_prompt(coaching: Coaching, replies: ReplyPoller) -> None:
+    creator = await coaching.creator("aigoal")
+    program = await coaching.program(creator, "sleep")
+    me = await coaching.end_user(creator, program)
+    goal = await coaching.client.post(
+        "/v1/me/goals",
+        json={"title": "Sleep seven hours", "target_date": "2027-01-31"},
+        headers=me,
+    )
+    assert goal.status_code == 201, goal.text
+    sent = await coaching.send(me, "How am I doing?")
+    await coaching.drain(replies)
+    (job,) = await coaching.superuser(
+        "SELECT prompt FROM reply_jobs WHERE message_id = $1", sent["message"]["message_id"]
+    )
+    assert "- Sleep seven hours (by 2027-01-31)" in json.loads(job["prompt"])["system"]
+
+
+async def test_crisis_message_gets_the_safety_reply_instead_of_the_model(
+    coaching: Coaching, replies: ReplyPoller
+) -> None:
+    creator = await coaching.creator("aicrisis", plan={"messagesPerMonth": 10})
+    program = await coaching.program(creator, "sleep")
+    me = await coaching.end_user(creator, program)
+    sent = await coaching.send(me, "I want to kill myself tonight.")
+    await coaching.drain(replies)
+    messages = await coaching.messages(me)
+    assert [(m["author"], m["reply_to"]) for m in messages] == [
+        ("end_user", None),
+        ("ai", sent["message"]["message_id"]),
+    ]
+    (stored,) = await coaching.superuser(
+        "SELECT model, completion_tokens FROM messages WHERE author = 'ai'"
+    )
+    assert (stored["model"], stored["completion_tokens"]) == (None, None)  # no generation
+    conversation = await coaching.client.get(
+        f"/v1/conversations/{messages[0]['conversation_id']}", headers=creator.headers
+    )
+    assert conversation.json()["ai_paused"] is True
+    events = await coaching.client.get("/v1/safety-events", headers=creator.headers)
+    assert [e["kind"] for e in events.json()["items"]] == ["crisis"]
+    used = (await coaching.client.get("/v1/creator/usage", headers=creator.headers)).json()
+    assert used["messages_used"] == 0  # nothing generated: the reservation went back
+    stream = await _stream(coaching.client, me, sent["reply_stream"])
+    assert [e.event for e in stream] == ["token", "done"]
+    assert stream[0].data == messages[1]["body"]

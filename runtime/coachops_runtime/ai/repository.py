@@ -17,9 +17,10 @@ from coachops_runtime.kit.db import Session
 
 _CLAIM = "SELECT creator_id, job_id, attempts FROM claim_reply_job($1)"
 _CONTEXT = """
-SELECT j.job_id, j.program_id, j.conversation_id, j.end_user_id, j.message_id, j.attempts,
-       j.fallback_message_id, j.created_at, m.body AS message, v.ai_paused,
-       c.name AS creator_name, p.spec, p.deleted_at, u.display_name, u.time_zone, u.locale
+SELECT j.job_id, j.creator_id, j.program_id, j.conversation_id, j.end_user_id, j.message_id,
+       j.attempts, j.fallback_message_id, j.created_at, m.body AS message, v.ai_paused,
+       c.name AS creator_name, p.name AS program_name, p.spec, p.deleted_at, u.display_name,
+       u.time_zone, u.locale
 FROM reply_jobs j
 JOIN messages m ON m.message_id = j.message_id
 JOIN conversations v ON v.conversation_id = j.conversation_id

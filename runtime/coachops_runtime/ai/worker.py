@@ -26,6 +26,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -40,6 +41,7 @@ from coachops_runtime.ai.models import ProgramModel, Providers
 from coachops_runtime.ai.prompt import Persona, PromptParts, Source, Turn, assemble
 from coachops_runtime.ai.providers import ChatRequest, ProviderError, Usage
 from coachops_runtime.ai.repository import JobRepository
+from coachops_runtime.ai.safety import Verdict
 from coachops_runtime.ai.settings import AiSettings
 from coachops_runtime.ai.stream import DONE, FALLBACK, RESET, ReplyStream, stream_key
 from coachops_runtime.kit.context import tenant_id_var
@@ -53,17 +55,22 @@ from coachops_runtime.knowledge.vectors import VectorStore, VectorStoreError
 log = logging.getLogger("coachops.worker.ai")
 
 
-class TimedEmbedder(Embedder):
-    """The knowledge embedder, adding up the time spent in Ollama (for the timings)."""
+# Seconds the current job spent in the embedder (each job runs in its own task, which
+# has its own copy of the context).
+_embed_seconds: ContextVar[list[float]] = ContextVar("embed_seconds")
 
-    spent = 0.0
+
+class TimedEmbedder(Embedder):
+    """The knowledge embedder, adding the time spent in Ollama to the job's timings."""
 
     async def embed_batch(self, model: str, texts: Any) -> list[list[float]]:
         started = time.perf_counter()
         try:
             return await super().embed_batch(model, texts)
         finally:
-            self.spent += time.perf_counter() - started
+            spent = _embed_seconds.get(None)
+            if spent is not None:
+                spent[0] += time.perf_counter() - started
 
 
 def quota_key(creator_name: str, at: datetime) -> str:
@@ -91,8 +98,15 @@ class ReplyPoller:
         self.limiter = Limiter(self.redis)
         self.providers = Providers(settings, self.ai)
         self.vectors = VectorStore(settings.chroma_url) if settings.chroma_url else None
+        # The safety check's and retrieval's embeddings (Ollama), one client for all jobs.
+        self.embedder = TimedEmbedder(
+            settings.ollama_url,
+            timeout=settings.knowledge_timeout_seconds,
+            registry=settings.model_registry,
+        )
 
     async def close(self) -> None:
+        await self.embedder.close()
         await self.providers.close()
         if self.vectors is not None:
             await self.vectors.close()
@@ -137,6 +151,8 @@ class ReplyPoller:
         """Work on one claimed job under ``creator_id``'s tenant. Public so tests can hand
         it crafted (tenant, job) pairs: a job of another tenant is simply not found."""
         tenant_id_var.set(str(creator_id))
+        embed_seconds = [0.0]
+        _embed_seconds.set(embed_seconds)
         timings: dict[str, float] = {}
         started = time.perf_counter()
         fields = {"job_id": str(job_id), "attempts": attempts}
@@ -157,33 +173,26 @@ class ReplyPoller:
                 await self._refund(job)
                 log.info("reply skipped", extra={**fields, "reason": reason})
                 return
-            guarded = await hooks.guard(session, job, spec)
-            if guarded is not None:
-                reply_id = await repo.store_reply(
-                    job, author="ai", body=guarded.text, citations=None, usage=None, model=None
-                )
-                await repo.done(job_id, reply_id, attempts)
-            else:
-                goals = await hooks.active_goals(session, job["end_user_id"], job["program_id"])
-                memory = await repo.memory(job["conversation_id"])
-                history = await repo.history(
-                    job["conversation_id"], job["message_id"], self.ai.memory_turns
-                )
+            goals = await hooks.active_goals(session, job["end_user_id"], job["program_id"])
+            memory = await repo.memory(job["conversation_id"])
+            history = await repo.history(
+                job["conversation_id"], job["message_id"], self.ai.memory_turns
+            )
         stream = ReplyStream(
             self.redis,
             stream_key(job["creator_name"], job_id),
             max_events=self.ai.stream_max_events,
             ttl_seconds=self.ai.stream_ttl_seconds,
         )
-        if guarded is not None:
-            await _publish(stream, DONE, {"message_id": reply_id, "citations": []})
-            log.info("reply answered by the guard", extra=fields)
+        verdict = await hooks.check_safety(job, spec, self.embedder)
+        if not verdict.ok:
+            await self._answer_safety(creator_id, job, attempts, verdict, spec, stream, fields)
             return
         timings["context_ms"] = (time.perf_counter() - started) * 1000
         model = ProgramModel.from_spec(spec)
-        sources, embed_seconds = await self._retrieve(creator_id, job, fields)
+        sources = await self._retrieve(creator_id, job, fields)
         timings["retrieval_ms"] = (time.perf_counter() - started) * 1000 - timings["context_ms"]
-        timings["embed_ms"] = embed_seconds * 1000
+        timings["embed_ms"] = embed_seconds[0] * 1000
         persona = spec.get("persona") or {}
         prompt = assemble(
             PromptParts(
@@ -261,20 +270,15 @@ class ReplyPoller:
 
     async def _retrieve(
         self, creator_id: uuid.UUID, job: Any, fields: dict[str, Any]
-    ) -> tuple[list[Source], float]:
+    ) -> list[Source]:
         if self.vectors is None or not self.settings.ollama_url:
-            return [], 0.0
-        embedder = TimedEmbedder(
-            self.settings.ollama_url,
-            timeout=self.settings.knowledge_timeout_seconds,
-            registry=self.settings.model_registry,
-        )
+            return []
         try:
             async with self.transaction(creator_id) as session:
                 passages = await retrieve(
                     session,
                     self.vectors,
-                    embedder,
+                    self.embedder,
                     job["program_id"],
                     job["message"],
                     top_k=self.ai.retrieval_top_k,
@@ -283,14 +287,35 @@ class ReplyPoller:
         except (EmbeddingError, VectorStoreError) as error:
             # The coach answers without knowledge rather than not at all.
             log.warning("retrieval failed", extra={**fields, "error": str(error)[:200]})
-            return [], embedder.spent
-        finally:
-            await embedder.close()
-        sources = [
+            return []
+        return [
             Source(n, p.source, p.page, p.section, p.chunk_id, p.text, p.distance)
             for n, p in enumerate(passages, start=1)
         ]
-        return sources, embedder.spent
+
+    async def _answer_safety(
+        self,
+        creator_id: uuid.UUID,
+        job: Any,
+        attempts: int,
+        verdict: Verdict,
+        spec: dict[str, Any],
+        stream: ReplyStream,
+        fields: dict[str, Any],
+    ) -> None:
+        """The safety reply instead of an AI reply (stored as the message's one reply);
+        nothing was generated, so the reserved quota goes back."""
+        async with self.transaction(creator_id) as session:
+            repo = JobRepository(session)
+            answer = await hooks.answer_safety(session, verdict, job, spec)
+            reply_id = await repo.store_reply(
+                job, author="ai", body=answer.text, citations=[], usage=None, model=None
+            )
+            await repo.done(job["job_id"], reply_id, attempts)
+        await self._refund(job)
+        await _publish(stream, "token", answer.text)
+        await _publish(stream, DONE, {"message_id": reply_id, "citations": []})
+        log.info("safety reply sent", extra={**fields, "verdict": verdict.kind})
 
     async def _generate(
         self, model: ProgramModel, request: ChatRequest, stream: ReplyStream
