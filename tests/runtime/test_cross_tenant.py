@@ -26,6 +26,7 @@ class World:
     end_user_token: str
     email: str
     document: str = ""
+    goal: str = ""
 
     def secrets(self) -> list[str]:
         return [
@@ -37,6 +38,7 @@ class World:
             self.api_key_id,
             self.email,
             self.document,
+            self.goal,
         ]
 
 
@@ -73,6 +75,12 @@ async def build(client: httpx.AsyncClient, tenants: Tenants, name: str) -> World
         headers=creator.headers,
     )
     assert document.status_code == 201, document.text
+    goal = await client.post(
+        "/v1/me/goals",
+        json={"title": f"goal of {name}"},
+        headers={"Authorization": f"Bearer {end_user_token}"},
+    )
+    assert goal.status_code == 201, goal.text
     return World(
         creator,
         program,
@@ -82,6 +90,7 @@ async def build(client: httpx.AsyncClient, tenants: Tenants, name: str) -> World
         end_user_token,
         email,
         document.json()["document_id"],
+        goal.json()["goal_id"],
     )
 
 
@@ -99,7 +108,7 @@ def attempts(
     """(method, path, json body, expected) for A's token against B's data. Expected is a
     status, 'page' (a page of A's end users or conversations only), or a Listed: 200 with
     a list that holds A's object and not B's."""
-    p, u, c, k = b.program, b.end_user, b.conversation, b.api_key_id
+    p, u, c, k, g = b.program, b.end_user, b.conversation, b.api_key_id, b.goal
     return [
         ("GET", "/v1/creator", None, 200),
         ("GET", "/v1/creator/usage", None, 200),
@@ -136,6 +145,17 @@ def attempts(
         ("GET", f"/v1/programs/{a.creator.name}-prog/knowledge/{b.document}", None, 404),
         ("DELETE", f"/v1/programs/{b.creator.name}-prog/knowledge/{b.document}", None, 404),
         ("DELETE", f"/v1/programs/{a.creator.name}-prog/knowledge/{b.document}", None, 404),
+        ("GET", f"/v1/end-users/{u}/goals", None, 404),
+        ("GET", f"/v1/end-users/{a.end_user}/goals?program_id={p}", None, "page"),
+        ("POST", f"/v1/end-users/{u}/goals", {"title": "x", "program_id": str(p)}, 404),
+        ("POST", f"/v1/end-users/{a.end_user}/goals", {"title": "x", "program_id": str(p)}, 404),
+        ("PATCH", f"/v1/end-users/{u}/goals/{g}", {"title": "pwned"}, 404),
+        ("PATCH", f"/v1/end-users/{a.end_user}/goals/{g}", {"title": "pwned"}, 404),
+        ("POST", f"/v1/end-users/{u}/goals/{g}/close", {"status": "abandoned"}, 404),
+        ("POST", f"/v1/end-users/{a.end_user}/goals/{g}/close", {"status": "abandoned"}, 404),
+        ("GET", "/v1/safety-events", None, "page"),
+        ("GET", f"/v1/safety-events?conversation_id={c}", None, "page"),
+        ("GET", f"/v1/safety-events?program_id={p}&end_user_id={u}", None, "page"),
     ]
 
 
@@ -182,6 +202,10 @@ async def test_creator_a_cannot_touch_creator_b(
         f"/v1/programs/{b.creator.name}-prog/knowledge", headers=b.creator.headers
     )
     assert [d["document_id"] for d in documents.json()["items"]] == [b.document]
+    goals = await client.get(f"/v1/end-users/{b.end_user}/goals", headers=b.creator.headers)
+    assert [(x["title"], x["status"]) for x in goals.json()["items"]] == [
+        ("goal of bolt", "active")
+    ]
     # An upload into B's program by name lands nowhere.
     upload = await client.post(
         f"/v1/programs/{b.creator.name}-prog/knowledge",
@@ -200,5 +224,15 @@ async def test_end_user_of_a_sees_only_their_own_conversation(
     assert [m["body"] for m in mine.json()["items"]] == ["hello from acme"]
     for secret in b.secrets():
         assert secret not in mine.text
+    # ... and only their own goals, which B's goals are not.
+    goals = await client.get("/v1/me/goals", headers=headers)
+    assert [g["title"] for g in goals.json()["items"]] == ["goal of acme"]
+    for method, path, body in (
+        ("PATCH", f"/v1/me/goals/{b.goal}", {"title": "pwned"}),
+        ("POST", f"/v1/me/goals/{b.goal}/close", {"status": "abandoned"}),
+    ):
+        response = await client.request(method, path, json=body, headers=headers)
+        assert response.status_code == 404, (path, response.text)
+        assert b.goal not in response.text.replace(path, "")
     # A's end-user token is not accepted on creator routes.
     assert (await client.get("/v1/conversations", headers=headers)).status_code == 401

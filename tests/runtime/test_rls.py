@@ -35,12 +35,14 @@ TENANT_TABLES = [
     "messages",
     "knowledge_documents",
     "channel_credentials",
+    "goals",
+    "safety_events",
 ]
 # Created by migrations after 0002 (the legacy-policy test starts at 0002).
-AFTER_0002 = {"knowledge_documents", "channel_credentials"}
+AFTER_0002 = {"knowledge_documents", "channel_credentials", "goals", "safety_events"}
 # Tables the API-built worlds leave empty: consents are not given, channel credentials
-# are written by the operator only.
-EMPTY_IN_A_WORLD = {"consents", "channel_credentials"}
+# are written by the operator only, safety events by the reply worker only.
+EMPTY_IN_A_WORLD = {"consents", "channel_credentials", "safety_events"}
 
 
 async def _counts(conn: asyncpg.Connection) -> dict[str, int]:
