@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from coachops_runtime.ai.endpoints import router as ai_router
 from coachops_runtime.ai.safety.endpoints import router as safety_router
 from coachops_runtime.analytics.endpoints import router as analytics_router
 from coachops_runtime.auth.dependencies import BEARER_SCHEME, bearer_routes
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         knowledge_router,
         goals_router,
         safety_router,
+        ai_router,
         creators_router,
         analytics_router,
         auth_router,
