@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic.config import JsonDict
 
@@ -348,9 +348,59 @@ class Persona(CrdModel):
     )
 
 
+DEFAULT_FALLBACK_TEXT = (
+    "Sorry, I can't answer right now. Your message is saved and I'll reply as soon as I can."
+)
+
+
 class ModelSpec(CrdModel):
     """Models for replies and for knowledge retrieval."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "self.provider != 'openai' || (has(self.baseUrl) && self.baseUrl != '')",
+                    "model.provider openai needs model.baseUrl",
+                )
+            ]
+        }
+    )
+
+    provider: Literal["ollama", "openai"] = Field(
+        "ollama",
+        description=(
+            "Who writes the replies: ollama (the platform's Ollama, or the Ollama server at "
+            "baseUrl) or openai (any OpenAI-compatible chat completions API at baseUrl)."
+        ),
+    )
+    base_url: str = Field(
+        "",
+        max_length=2048,
+        pattern=r"^(https?://\S+)?$",
+        description=(
+            "The provider's URL: for openai the API base including /v1 (required); for "
+            "ollama a server of its own, empty for the platform's."
+        ),
+    )
+    api_key_secret_ref: str | None = Field(
+        None,
+        max_length=253,
+        description=(
+            "Secret in the namespace holding the provider's API key under api-key. Not read "
+            "yet (planned): the openai provider calls its endpoint without a key."
+        ),
+    )
+    fallback_text: str = Field(
+        DEFAULT_FALLBACK_TEXT,
+        min_length=1,
+        max_length=2000,
+        description=(
+            "Sent to the end user when the provider does not answer after retries; the "
+            "conversation is flagged for the creator (aiUnavailableSince) and the reply is "
+            "retried until the provider answers."
+        ),
+    )
     chat: str = Field(
         "coachops/tiny-chat:latest",
         min_length=1,
@@ -358,7 +408,8 @@ class ModelSpec(CrdModel):
         description=(
             "Chat model: the operator pulls it onto Ollama (status.modelPullPercent, "
             "ModelReady); a name without a registry host comes from the platform's model "
-            "registry. The runtime's worker writes the AI replies with it."
+            "registry. The runtime's worker writes the AI replies with it (for the openai "
+            "provider: the model name its endpoint knows)."
         ),
     )
     embedding: str = Field(
@@ -379,6 +430,12 @@ class ModelSpec(CrdModel):
         0.7, ge=0, le=2, description="Sampling temperature of the AI replies."
     )
     max_tokens: int = Field(512, ge=1, le=8192, description="Most tokens in one AI reply.")
+
+    @model_validator(mode="after")
+    def _openai_needs_base_url(self) -> ModelSpec:
+        if self.provider == "openai" and not self.base_url:
+            raise ValueError("model.provider openai needs model.baseUrl")
+        return self
 
 
 class KnowledgeSource(CrdModel):

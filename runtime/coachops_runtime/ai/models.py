@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
+from coachops_crds.models import ModelSpec
 from coachops_runtime.ai.providers import ChatProvider, OllamaProvider, OpenAIProvider
-from coachops_runtime.ai.settings import DEFAULT_FALLBACK_TEXT, AiSettings
+from coachops_runtime.ai.settings import AiSettings
 from coachops_runtime.kit.settings import Settings
 from coachops_runtime.knowledge.embedding import ollama_name
 
-DEFAULT_CHAT_MODEL = "coachops/tiny-chat:latest"
+log = logging.getLogger("coachops.worker.ai")
 
 
 @dataclass(frozen=True)
@@ -23,17 +28,22 @@ class ProgramModel:
     fallback_text: str
 
     @classmethod
-    def from_spec(cls, spec: dict[str, Any]) -> ProgramModel:
-        """From the program row's spec (camelCase, as the operator stores it; defaults as
-        the CRD's for fields it leaves out)."""
-        model = spec.get("model") or {}
+    def from_spec(cls, spec: Mapping[str, Any]) -> ProgramModel:
+        """From the program row's spec (camelCase, as the operator stores it); a
+        ``spec.model`` that does not validate falls back to the CRD's defaults, so the end
+        user still gets an answer (or the fallback text)."""
+        try:
+            model = ModelSpec.model_validate(spec.get("model") or {})
+        except ValidationError:
+            log.warning("spec.model does not validate; defaults apply")
+            model = ModelSpec()
         return cls(
-            provider=str(model.get("provider", "ollama")),
-            chat=str(model.get("chat", DEFAULT_CHAT_MODEL)),
-            base_url=str(model.get("baseUrl", "")),
-            temperature=float(model.get("temperature", 0.7)),
-            max_tokens=int(model.get("maxTokens", 512)),
-            fallback_text=str(model.get("fallbackText") or DEFAULT_FALLBACK_TEXT),
+            provider=model.provider,
+            chat=model.chat,
+            base_url=model.base_url,
+            temperature=model.temperature,
+            max_tokens=model.max_tokens,
+            fallback_text=model.fallback_text,
         )
 
 

@@ -5,10 +5,6 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_FALLBACK_TEXT = (
-    "Sorry, I can't answer right now. Your message is saved and I'll reply as soon as I can."
-)
-
 
 class AiSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="COACHOPS_AI_", extra="ignore")
