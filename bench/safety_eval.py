@@ -1,10 +1,16 @@
 """False-positive rate and recall of the safety check, per layer and combined.
 
-Reads bench/data/safety_benign.tsv (benign coaching messages, hard negatives included)
-and bench/data/safety_crisis.tsv (crisis messages, indirect ones included), runs the
-pattern layer, the embedding layer (Ollama's /api/embed with the embedding model) and
-the combined check (``assess``) on each line, and prints a table; ``--sweep`` adds the
-embedding layer's figures over a range of thresholds.
+Two sets of corpora in bench/data, each a benign file (coaching messages, hard negatives
+such as "this workout is killing me" included) and a crisis file (indirect phrasing
+included), several languages each:
+
+* ``main`` (safety_benign.tsv, safety_crisis.tsv): the patterns, exemplars, threshold and
+  margin were tuned while looking at its misses, so its figures are optimistic;
+* ``holdout`` (safety_holdout_*.tsv): written after all of that was frozen, never tuned on.
+
+For each set it runs the pattern layer, the embedding layer (Ollama's /api/embed with the
+embedding model) and the combined check (``assess``) on every line and prints tables;
+``--sweep`` adds the figures over a range of embedding thresholds.
 
     .venv/bin/python bench/safety_eval.py               # starts a loopback Ollama
     .venv/bin/python bench/safety_eval.py --ollama http://127.0.0.1:11434 --model all-minilm
@@ -150,27 +156,23 @@ def misses(lines: list[Line], outcomes: list[Outcome], *, want: bool) -> list[st
     ]
 
 
-async def run(args: argparse.Namespace) -> None:
-    benign = load("safety_benign.tsv", labelled=False)
-    crisis = load("safety_crisis.tsv", labelled=True)
-    stack = None
-    url, model = args.ollama, args.model
-    if not url:
-        workdir = Path(tempfile.mkdtemp(prefix="safety-eval-"))
-        stack = await start_ollama_stack(workdir, instruct=False, keep_workdir=False)
-        url, model = stack.base_url, stack.embedding_model
-    embedder = Embedder(url)
-    index = ExemplarIndex()
-    try:
-        b = await evaluate(benign, embedder, model, index)
-        c = await evaluate(crisis, embedder, model, index)
-    finally:
-        await embedder.close()
-        if stack is not None:
-            stack.stop()
-    print(f"embedding model {model}; threshold {index.threshold}, margin {index.margin}")
-    print(f"benign lines {len(benign)} ({Counter(x.language for x in benign)})")
-    print(f"crisis lines {len(crisis)} ({Counter(x.language for x in crisis)})\n")
+SETS = {
+    "main": ("safety_benign.tsv", "safety_crisis.tsv"),
+    "holdout": ("safety_holdout_benign.tsv", "safety_holdout_crisis.tsv"),
+}
+
+
+async def report(
+    name: str, args: argparse.Namespace, embedder: Embedder, model: str, index: ExemplarIndex
+) -> None:
+    benign_file, crisis_file = SETS[name]
+    benign = load(benign_file, labelled=False)
+    crisis = load(crisis_file, labelled=True)
+    b = await evaluate(benign, embedder, model, index)
+    c = await evaluate(crisis, embedder, model, index)
+    print(f"\n## {name}: benign {benign_file}, crisis {crisis_file}")
+    print(f"benign lines {len(benign)} ({dict(Counter(x.language for x in benign))})")
+    print(f"crisis lines {len(crisis)} ({dict(Counter(x.language for x in crisis))})\n")
     print(table(benign, b, crisis, c))
     if args.sweep:
         print()
@@ -180,10 +182,30 @@ async def run(args: argparse.Namespace) -> None:
         print("\nmissed crises:", *misses(crisis, c, want=True), sep="\n")
 
 
+async def run(args: argparse.Namespace) -> None:
+    stack = None
+    url, model = args.ollama, args.model
+    if not url:
+        workdir = Path(tempfile.mkdtemp(prefix="safety-eval-"))
+        stack = await start_ollama_stack(workdir, instruct=False, keep_workdir=False)
+        url, model = stack.base_url, stack.embedding_model
+    embedder = Embedder(url)
+    index = ExemplarIndex()
+    print(f"embedding model {model}; threshold {index.threshold}, margin {index.margin}")
+    try:
+        for name in SETS if args.set == "both" else (args.set,):
+            await report(name, args, embedder, model, index)
+    finally:
+        await embedder.close()
+        if stack is not None:
+            stack.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ollama", default="", help="an Ollama base URL (else start one)")
     parser.add_argument("--model", default="all-minilm:l6-v2", help="embedding model name")
+    parser.add_argument("--set", choices=[*SETS, "both"], default="both")
     parser.add_argument("--sweep", action="store_true", help="figures over thresholds")
     parser.add_argument("--verbose", action="store_true", help="list misclassified lines")
     asyncio.run(run(parser.parse_args()))

@@ -79,6 +79,14 @@ _RAW: list[tuple[Category, str, str, bool]] = [
     ),
     ("self_harm", "en", r"\bno (?:reason|point) (?:to|in) (?:live|living|going on)\b", False),
     ("self_harm", "en", r"\bself[- ]?harm(?:ing)?\b", True),
+    # Warning signs: feeling a burden, sleeping and never waking up.
+    (
+        "self_harm",
+        "en",
+        r"\b(?:i'm|i am|i feel like|i've become) (?:such |just )?a burden\b|"
+        r"\bnever wake up (?:again)?\b",
+        True,
+    ),
     ("self_harm", "en", r"\bend it all\b", True),
     ("self_harm", "en", r"\bcan't go on (?:like this|anymore|any more|any longer)\b", False),
     (
@@ -115,8 +123,13 @@ _RAW: list[tuple[Category, str, str, bool]] = [
     ),
     ("medical_emergency", "en", r"\b(?:can't|cannot|can not) (?:breathe|catch my breath)\b", False),
     ("medical_emergency", "en", r"\b(?:having|had|have) a (?:heart attack|stroke|seizure)\b", True),
-    ("medical_emergency", "en", r"\b(?:overdosed|took too many (?:pills|tablets)|swallowed "
-     r"(?:a (?:whole )?bottle of|a handful of|all (?:of )?my) (?:pills|tablets|meds))\b", True),
+    (
+        "medical_emergency",
+        "en",
+        r"\b(?:overdosed|took too many (?:pills|tablets)|swallowed "
+        r"(?:a (?:whole )?bottle of|a handful of|all (?:of )?my) (?:pills|tablets|meds))\b",
+        True,
+    ),
     ("medical_emergency", "en", r"\b(?:call|need|get) (?:me )?an ambulance\b", True),
     (
         "medical_emergency",
