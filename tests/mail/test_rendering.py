@@ -41,8 +41,11 @@ def test_the_invitation_names_the_creator_and_escapes_it() -> None:
 
 
 def test_every_template_the_runtime_queues_is_known() -> None:
-    assert frozenset({"verify_email", "password_reset", "magic_link", "end_user_invite"}) == (
-        TEMPLATES
+    assert (
+        frozenset(
+            {"verify_email", "password_reset", "magic_link", "end_user_invite", "safety_alert"}
+        )
+        == TEMPLATES
     )
 
 
