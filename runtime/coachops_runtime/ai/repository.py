@@ -197,9 +197,14 @@ class JobRepository:
 
 # ---------------------------------------------------------------- the API
 
+# The NOTIFY is delivered when the request's transaction commits (never for a rollback):
+# it wakes an idle worker. Its payload names nothing.
 _ENQUEUE = """
-INSERT INTO reply_jobs (creator_id, program_id, conversation_id, end_user_id, message_id)
-VALUES ($1, $2, $3, $4, $5) RETURNING job_id
+WITH job AS (
+    INSERT INTO reply_jobs (creator_id, program_id, conversation_id, end_user_id, message_id)
+    VALUES ($1, $2, $3, $4, $5) RETURNING job_id
+)
+SELECT job_id, pg_notify('coachops_reply_jobs', '') FROM job
 """
 _TODAY = """
 SELECT count(*) FROM reply_jobs

@@ -53,6 +53,7 @@ from coachops_runtime.knowledge.retrieval import retrieve
 from coachops_runtime.knowledge.vectors import VectorStore, VectorStoreError
 
 log = logging.getLogger("coachops.worker.ai")
+WAKE_CHANNEL = "coachops_reply_jobs"
 
 
 # Seconds the current job spent in the embedder (each job runs in its own task, which
@@ -88,6 +89,7 @@ class ReplyPoller:
         pool: asyncpg.Pool,
         ai: AiSettings | None = None,
         redis: aioredis.Redis | None = None,
+        stop: asyncio.Event | None = None,
     ) -> None:
         self.settings = settings
         self.ai = ai or AiSettings()
@@ -104,34 +106,72 @@ class ReplyPoller:
             timeout=settings.knowledge_timeout_seconds,
             registry=settings.model_registry,
         )
+        # Set by a NOTIFY when a job is enqueued (and read by the worker's loop), so an
+        # idle worker claims a new job at once instead of at its next poll.
+        self.wake = asyncio.Event()
+        self.stop = stop or asyncio.Event()
+        self._listener: asyncpg.Connection | None = None
 
     async def close(self) -> None:
+        if self._listener is not None:
+            await self._listener.close()
         await self.embedder.close()
         await self.providers.close()
         if self.vectors is not None:
             await self.vectors.close()
         await self.redis.aclose()
 
+    async def _listen(self) -> None:
+        if self._listener is not None and not self._listener.is_closed():
+            return
+        dsn = self.settings.sqlalchemy_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+        try:
+            self._listener = await asyncpg.connect(dsn)
+            await self._listener.add_listener(WAKE_CHANNEL, lambda *_: self.wake.set())
+        except (asyncpg.PostgresError, OSError) as error:
+            self._listener = None  # polling alone still finds every job
+            log.warning("no wake-ups for reply jobs", extra={"error": str(error)[:200]})
+
     async def poll(self) -> int:
-        """Handle due jobs, up to ``concurrency`` at once after the first."""
-        if not await self.handle_one():
-            return 0
-        outcomes = await asyncio.gather(
-            *(self.handle_one() for _ in range(self.ai.concurrency - 1)),
-            return_exceptions=True,
-        )
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                raise outcome
-        return 1 + sum(1 for outcome in outcomes if outcome)
+        """Claim and run due jobs, up to ``concurrency`` at once: a lane that finishes (or a
+        new job's wake-up) claims the next at once. Returns when nothing is due and nothing
+        runs (or when stopping, once the jobs in flight are done)."""
+        await self._listen()
+        running: set[asyncio.Task[None]] = set()
+        handled = 0
+        while True:
+            self.wake.clear()
+            while len(running) < self.ai.concurrency and not self.stop.is_set():
+                claimed = await self._claim()
+                if claimed is None:
+                    break
+                running.add(asyncio.create_task(self._run(*claimed)))
+            if not running:
+                return handled
+            woken = asyncio.create_task(self.wake.wait())
+            done, _ = await asyncio.wait({*running, woken}, return_when=asyncio.FIRST_COMPLETED)
+            woken.cancel()
+            finished = done & running
+            running -= finished
+            handled += len(finished)
+
+    async def _claim(self) -> tuple[uuid.UUID, uuid.UUID, int] | None:
+        async with self.transaction(None) as session:
+            return await JobRepository(session).claim(self.ai.lease_seconds)
+
+    async def _run(self, creator_id: uuid.UUID, job_id: uuid.UUID, attempts: int) -> None:
+        try:
+            await self.process(creator_id, job_id, attempts)
+        except Exception:
+            # The lease runs out and the job is claimed again; the other lanes go on.
+            log.exception("reply job failed", extra={"job_id": str(job_id)})
 
     async def handle_one(self) -> bool:
-        async with self.transaction(None) as session:
-            claimed = await JobRepository(session).claim(self.ai.lease_seconds)
+        """Claim and run one due job; False when none is due."""
+        claimed = await self._claim()
         if claimed is None:
             return False
-        creator_id, job_id, attempts = claimed
-        await self.process(creator_id, job_id, attempts)
+        await self.process(*claimed)
         return True
 
     @asynccontextmanager
@@ -232,7 +272,10 @@ class ReplyPoller:
         if isinstance(outcome, ProviderError):
             await self._fall_back(creator_id, job, attempts, outcome, model, stream, fields)
             return
-        text, usage, first_token = outcome
+        text, usage, first_token, published = outcome
+        # Streaming the pieces to Redis is the pipeline's work, not the model's.
+        timings["stream_ms"] = published * 1000
+        timings["model_ms"] -= timings["stream_ms"]
         timings["first_token_ms"] = first_token * 1000
         citations = [source.citation() for source in prompt.sources]
         async with self.transaction(creator_id) as session:
@@ -319,13 +362,14 @@ class ReplyPoller:
 
     async def _generate(
         self, model: ProgramModel, request: ChatRequest, stream: ReplyStream
-    ) -> tuple[str, Usage, float] | ProviderError:
+    ) -> tuple[str, Usage, float, float] | ProviderError:
         provider = self.providers.for_model(model)
         error = ProviderError("no attempt")
         for attempt in range(self.ai.provider_attempts):
             if attempt:
                 await asyncio.sleep(self.ai.provider_retry_seconds * 2 ** (attempt - 1))
             usage, pieces = Usage(), cast(list[str], [])
+            published = 0.0  # the pipeline's own time inside the generation loop
             started = time.perf_counter()
             first = 0.0
             try:
@@ -334,8 +378,10 @@ class ReplyPoller:
                         if not pieces:
                             first = time.perf_counter() - started
                         pieces.append(piece)
+                        before = time.perf_counter()
                         await _publish(stream, "token", piece)
-                return "".join(pieces).strip(), usage, first
+                        published += time.perf_counter() - before
+                return "".join(pieces).strip(), usage, first, published
             except TimeoutError:
                 error = ProviderError("generation timed out")
             except ProviderError as failure:

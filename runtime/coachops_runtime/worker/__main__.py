@@ -40,7 +40,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     ai = AiSettings()
     size = settings.mail_concurrency + 1 + 2 * settings.knowledge_concurrency + ai.concurrency
     pool = await create_pool(settings.model_copy(update={"db_pool_size": size}))
-    replies = ReplyPoller(settings, pool, ai)
+    replies = ReplyPoller(settings, pool, ai, stop=stop)
     pollers: list[Poller] = [OutboxPoller(settings, pool), replies]
     knowledge = None
     if settings.ollama_url and settings.chroma_url:

@@ -41,9 +41,19 @@ async def _run(poller: Poller, stop: asyncio.Event, idle_seconds: float) -> None
             continue
         failures = 0
         if handled == 0:
-            await _wait(stop, idle_seconds)
+            # A poller may offer a ``wake`` event (set when new work is announced) that
+            # ends the wait early.
+            await _wait(stop, idle_seconds, getattr(poller, "wake", None))
 
 
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
+async def _wait(stop: asyncio.Event, seconds: float, wake: asyncio.Event | None = None) -> None:
+    if wake is None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=seconds)
+        return
+    waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(wake.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
