@@ -360,7 +360,8 @@ class ModelSpec(CrdModel):
         json_schema_extra={
             "x-kubernetes-validations": [
                 cel(
-                    "self.provider != 'openai' || (has(self.baseUrl) && self.baseUrl != '')",
+                    "!has(self.provider) || self.provider != 'openai' "
+                    "|| (has(self.baseUrl) && self.baseUrl != '')",
                     "model.provider openai needs model.baseUrl",
                 )
             ]
