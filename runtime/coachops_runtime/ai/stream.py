@@ -10,17 +10,20 @@ generated anew). The worker writes; nothing else does.
 
 from __future__ import annotations
 
-import json
+import asyncio
+import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from coachops_crds.constants import tenant_redis_prefix
 
 TOKEN, RESET, FALLBACK, DONE = "token", "reset", "fallback", "done"
+log = logging.getLogger("coachops.worker.ai")
 
 
 def stream_key(creator_name: str, job_id: uuid.UUID) -> str:
@@ -35,8 +38,11 @@ class Event:
 
 
 class ReplyStream:
-    """The writer of one reply's stream; each write also renews its expiry (one round
-    trip: a pipeline without MULTI)."""
+    """The writer of one reply's stream. ``send`` only queues an entry: one task writes
+    what has gathered in a single round trip (a pipeline without MULTI: the entries, then
+    the key's expiry), so generation never waits for Redis and a fast model costs fewer
+    round trips than pieces. ``flush`` waits until everything queued is written. Writes
+    are best effort: a reply is stored whole even when Redis loses its stream."""
 
     def __init__(
         self, redis: aioredis.Redis, key: str, *, max_events: int, ttl_seconds: int
@@ -45,22 +51,41 @@ class ReplyStream:
         self.key = key
         self.max_events = max_events
         self.ttl = ttl_seconds
-        self._pending: list[str] = []
+        self._queue: list[tuple[str, str]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    def send(self, event: str, data: str) -> None:
+        self._queue.append((event, data))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write())
+
+    async def _write(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue, []
+            try:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for event, data in batch:
+                        pipe.xadd(
+                            self.key,
+                            {"e": event, "d": data},
+                            maxlen=self.max_events,
+                            approximate=True,
+                        )
+                    pipe.expire(self.key, self.ttl)
+                    await pipe.execute()
+            except (RedisError, OSError) as error:
+                log.warning(
+                    "stream write failed", extra={"entries": len(batch), "error": str(error)[:200]}
+                )
+
+    async def flush(self) -> None:
+        while self._writer is not None and not self._writer.done():
+            await asyncio.shield(self._writer)
 
     async def add(self, event: str, data: str) -> None:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.xadd(self.key, {"e": event, "d": data}, maxlen=self.max_events, approximate=True)
-            pipe.expire(self.key, self.ttl)
-            await pipe.execute()
-
-    async def token(self, text: str) -> None:
-        await self.add(TOKEN, text)
-
-    async def done(self, payload: dict[str, Any]) -> None:
-        await self.add(DONE, json.dumps(payload))
-
-    async def exists(self) -> bool:
-        return bool(await self.redis.exists(self.key))
+        """Queue an entry and wait until it is written."""
+        self.send(event, data)
+        await self.flush()
 
 
 async def read_events(

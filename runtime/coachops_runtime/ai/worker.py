@@ -32,7 +32,6 @@ from typing import Any, cast
 
 import asyncpg
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
 from coachops_crds.constants import tenant_redis_prefix
 from coachops_runtime.ai import hooks
@@ -43,7 +42,7 @@ from coachops_runtime.ai.providers import ChatRequest, ProviderError, Usage
 from coachops_runtime.ai.repository import JobRepository
 from coachops_runtime.ai.safety import Verdict
 from coachops_runtime.ai.settings import AiSettings
-from coachops_runtime.ai.stream import DONE, FALLBACK, RESET, ReplyStream, stream_key
+from coachops_runtime.ai.stream import DONE, FALLBACK, RESET, TOKEN, ReplyStream, stream_key
 from coachops_runtime.kit.context import tenant_id_var
 from coachops_runtime.kit.db import Session
 from coachops_runtime.kit.ratelimit import CacheUnavailableError, Limiter
@@ -56,22 +55,42 @@ log = logging.getLogger("coachops.worker.ai")
 WAKE_CHANNEL = "coachops_reply_jobs"
 
 
-# Seconds the current job spent in the embedder (each job runs in its own task, which
-# has its own copy of the context).
-_embed_seconds: ContextVar[list[float]] = ContextVar("embed_seconds")
+class EmbedClock:
+    """Wall-clock time during which at least one of a job's embedding calls was in flight
+    (the safety check's and retrieval's run at the same time)."""
+
+    def __init__(self) -> None:
+        self.inflight = 0
+        self.since = 0.0
+        self.seconds = 0.0
+
+    def start(self) -> None:
+        if self.inflight == 0:
+            self.since = time.perf_counter()
+        self.inflight += 1
+
+    def stop(self) -> None:
+        self.inflight -= 1
+        if self.inflight == 0:
+            self.seconds += time.perf_counter() - self.since
+
+
+# The current job's clock (each job runs in its own task, with its own copy of the context).
+_embed_clock: ContextVar[EmbedClock | None] = ContextVar("embed_clock", default=None)
 
 
 class TimedEmbedder(Embedder):
-    """The knowledge embedder, adding the time spent in Ollama to the job's timings."""
+    """The knowledge embedder, keeping the job's embedder time apart from its own."""
 
     async def embed_batch(self, model: str, texts: Any) -> list[list[float]]:
-        started = time.perf_counter()
+        clock = _embed_clock.get()
+        if clock is None:
+            return await super().embed_batch(model, texts)
+        clock.start()
         try:
             return await super().embed_batch(model, texts)
         finally:
-            spent = _embed_seconds.get(None)
-            if spent is not None:
-                spent[0] += time.perf_counter() - started
+            clock.stop()
 
 
 def quota_key(creator_name: str, at: datetime) -> str:
@@ -191,8 +210,8 @@ class ReplyPoller:
         """Work on one claimed job under ``creator_id``'s tenant. Public so tests can hand
         it crafted (tenant, job) pairs: a job of another tenant is simply not found."""
         tenant_id_var.set(str(creator_id))
-        embed_seconds = [0.0]
-        _embed_seconds.set(embed_seconds)
+        clock = EmbedClock()
+        _embed_clock.set(clock)
         timings: dict[str, float] = {}
         started = time.perf_counter()
         fields = {"job_id": str(job_id), "attempts": attempts}
@@ -224,15 +243,19 @@ class ReplyPoller:
             max_events=self.ai.stream_max_events,
             ttl_seconds=self.ai.stream_ttl_seconds,
         )
-        verdict = await hooks.check_safety(job, spec, self.embedder)
+        timings["context_ms"] = (time.perf_counter() - started) * 1000
+        lap = time.perf_counter()
+        model = ProgramModel.from_spec(spec)
+        # The safety check and retrieval at once: both wait mostly for the embedder.
+        verdict, sources = await asyncio.gather(
+            hooks.check_safety(job, spec, self.embedder), self._retrieve(creator_id, job, fields)
+        )
         if not verdict.ok:
             await self._answer_safety(creator_id, job, attempts, verdict, spec, stream, fields)
             return
-        timings["context_ms"] = (time.perf_counter() - started) * 1000
-        model = ProgramModel.from_spec(spec)
-        sources = await self._retrieve(creator_id, job, fields)
-        timings["retrieval_ms"] = (time.perf_counter() - started) * 1000 - timings["context_ms"]
-        timings["embed_ms"] = embed_seconds[0] * 1000
+        timings["knowledge_ms"] = (time.perf_counter() - lap) * 1000
+        timings["embed_ms"] = clock.seconds * 1000
+        lap = time.perf_counter()
         persona = spec.get("persona") or {}
         prompt = assemble(
             PromptParts(
@@ -263,6 +286,7 @@ class ReplyPoller:
             temperature=model.temperature,
             max_tokens=model.max_tokens,
         )
+        timings["prompt_ms"] = (time.perf_counter() - lap) * 1000
         if attempts > 1:
             await _publish(stream, RESET, "")  # a retry starts the text over
         before_model = time.perf_counter()
@@ -278,6 +302,7 @@ class ReplyPoller:
         timings["model_ms"] -= timings["stream_ms"]
         timings["first_token_ms"] = first_token * 1000
         citations = [source.citation() for source in prompt.sources]
+        lap = time.perf_counter()
         async with self.transaction(creator_id) as session:
             repo = JobRepository(session)
             reply_id = await repo.store_reply(
@@ -288,12 +313,15 @@ class ReplyPoller:
                 usage=(usage.prompt_tokens, usage.completion_tokens),
                 model=request.model,
             )
-            timings["total_ms"] = (time.perf_counter() - started) * 1000
+            await repo.done(job_id, reply_id, attempts)
+            # Up to the last statement and the commit, which the record cannot hold.
+            now = time.perf_counter()
+            timings["store_ms"] = (now - lap) * 1000
+            timings["total_ms"] = (now - started) * 1000
             timings["overhead_ms"] = timings["total_ms"] - timings["model_ms"] - timings["embed_ms"]
             await repo.record_prompt(
                 job_id, {**prompt.record(), "timings": {k: round(v, 3) for k, v in timings.items()}}
             )
-            await repo.done(job_id, reply_id, attempts)
         await _publish(stream, DONE, {"message_id": reply_id, "citations": citations})
         log.info(
             "reply stored",
@@ -356,7 +384,7 @@ class ReplyPoller:
             )
             await repo.done(job["job_id"], reply_id, attempts)
         await self._refund(job)
-        await _publish(stream, "token", answer.text)
+        await _publish(stream, TOKEN, answer.text)
         await _publish(stream, DONE, {"message_id": reply_id, "citations": []})
         log.info("safety reply sent", extra={**fields, "verdict": verdict.kind})
 
@@ -369,7 +397,6 @@ class ReplyPoller:
             if attempt:
                 await asyncio.sleep(self.ai.provider_retry_seconds * 2 ** (attempt - 1))
             usage, pieces = Usage(), cast(list[str], [])
-            published = 0.0  # the pipeline's own time inside the generation loop
             started = time.perf_counter()
             first = 0.0
             try:
@@ -378,16 +405,18 @@ class ReplyPoller:
                         if not pieces:
                             first = time.perf_counter() - started
                         pieces.append(piece)
-                        before = time.perf_counter()
-                        await _publish(stream, "token", piece)
-                        published += time.perf_counter() - before
+                        stream.send(TOKEN, piece)
+                # The pipeline's own time in streaming: what is still unwritten at the end.
+                before = time.perf_counter()
+                await stream.flush()
+                published = time.perf_counter() - before
                 return "".join(pieces).strip(), usage, first, published
             except TimeoutError:
                 error = ProviderError("generation timed out")
             except ProviderError as failure:
                 error = failure
             if pieces:
-                await _publish(stream, RESET, "")
+                stream.send(RESET, "")
         return error
 
     async def _fall_back(
@@ -441,8 +470,5 @@ class ReplyPoller:
 
 
 async def _publish(stream: ReplyStream, event: str, data: Any) -> None:
-    """Best effort: a reply is stored and readable even when Redis lost its stream."""
-    try:
-        await stream.add(event, data if isinstance(data, str) else json.dumps(data))
-    except (RedisError, OSError) as error:
-        log.warning("stream write failed", extra={"stream_event": event, "error": str(error)[:200]})
+    """Write a control event and wait for it (best effort, like every stream write)."""
+    await stream.add(event, data if isinstance(data, str) else json.dumps(data))
