@@ -115,8 +115,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
             gc_grace=SETTINGS.model_gc_grace,
         )
 
-        async def report(state: Any, change: Any) -> None:
-            await program_models.report(stores, state, change)
+        async def report(state: Any, change: Any, waiters: Any) -> None:
+            await program_models.report(stores, state, change, waiters)
 
         pulls.listener = report
         stores.pulls = pulls

@@ -24,7 +24,7 @@ import enum
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 
 from coachops_operator.model_server import MODEL_ERRORS, ModelServer, ModelServerError
@@ -68,10 +68,11 @@ class ModelState:
     notified_at: float = -math.inf
 
 
-Listener = Callable[[ModelState, Change], Awaitable[None]]
+# Told of a change and which programs to tell (all waiters, or one that joined a pull).
+Listener = Callable[[ModelState, Change, Collection[Waiter]], Awaitable[None]]
 
 
-async def _ignore(_state: ModelState, _change: Change) -> None:
+async def _ignore(_state: ModelState, _change: Change, _waiters: Collection[Waiter]) -> None:
     return None
 
 
@@ -97,6 +98,7 @@ class ModelPulls:
         self.models: dict[str, ModelState] = {}
         self.listener: Listener = _ignore
         self.unused_since: dict[str, float] = {}
+        self._joins: set[asyncio.Task[None]] = set()
 
     # ---------------------------------------------------------------- wanting a model
 
@@ -105,10 +107,15 @@ class ModelPulls:
         state = self.models.get(name)
         if state is None:
             state = self.models[name] = ModelState(name)
+        joined = waiter not in state.waiters
         state.waiters.add(waiter)
         self.unused_since.pop(name, None)
         if state.task is not None and not state.task.done():
-            return state  # a pull is running (or waiting to retry): its task reports
+            if joined:  # a pull started for another program: this one waits on it too
+                join = asyncio.create_task(self._tell(state, Change.STARTED, [waiter]))
+                self._joins.add(join)
+                join.add_done_callback(self._joins.discard)
+            return state  # the running pull's task reports from now on
         age = time.monotonic() - state.checked_at
         stale = self.recheck_after
         if state.phase in (Phase.UNKNOWN, Phase.UNAVAILABLE):
@@ -146,8 +153,11 @@ class ModelPulls:
         if change is Change.PROGRESS and now - state.notified_at < self.notify_every:
             return
         state.notified_at = now
+        await self._tell(state, change, list(state.waiters))
+
+    async def _tell(self, state: ModelState, change: Change, waiters: Collection[Waiter]) -> None:
         try:
-            await self.listener(state, change)
+            await self.listener(state, change, waiters)
         except Exception:  # a listener failure must not end the pull
             log.exception("reporting the pull of %s failed", state.name)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,11 +61,14 @@ def _size(count: int) -> str:
     return f"{count / 1e6:.1f} MB" if count >= 1e5 else f"{count} B"
 
 
-def summarize(states: Sequence[ModelState]) -> tuple[Observation, int]:
-    """ModelReady and the pull percentage for (chat, embedding) states."""
-    labels = ("chat", "embedding")
+LABELS = ("chat", "embedding")
+
+
+def summarize(labelled: Sequence[tuple[str, ModelState]]) -> tuple[Observation, int]:
+    """ModelReady and the pull percentage for the states of the program's models."""
+    states = [state for _, state in labelled]
     percent = min((100 if s.phase is Phase.PRESENT else s.percent) for s in states)
-    for label, state in zip(labels, states, strict=True):
+    for label, state in labelled:
         if state.phase is Phase.FAILED:
             return Observation.false(
                 cond.MODEL_READY,
@@ -73,7 +76,7 @@ def summarize(states: Sequence[ModelState]) -> tuple[Observation, int]:
                 f"{label} model {state.name}: {state.error} "
                 f"(attempt {state.attempts}; retrying with backoff)",
             ), percent
-    for label, state in zip(labels, states, strict=True):
+    for label, state in labelled:
         if state.phase is Phase.UNAVAILABLE:
             return Observation.false(
                 cond.MODEL_READY,
@@ -82,7 +85,7 @@ def summarize(states: Sequence[ModelState]) -> tuple[Observation, int]:
             ), percent
     pulling = [
         f"{label} model {s.name}: {_size(s.completed)} of {_size(s.total)} ({s.percent}%)"
-        for label, s in zip(labels, states, strict=True)
+        for label, s in labelled
         if s.phase is Phase.PULLING
     ]
     if pulling:
@@ -90,7 +93,7 @@ def summarize(states: Sequence[ModelState]) -> tuple[Observation, int]:
     if any(s.phase is Phase.UNKNOWN for s in states):
         return Observation.false(cond.MODEL_READY, "Checking", "asking Ollama"), percent
     return Observation.true(
-        cond.MODEL_READY, "Ready", f"{states[0].name} and {states[1].name} are on Ollama"
+        cond.MODEL_READY, "Ready", " and ".join(s.name for s in states) + " on Ollama"
     ), 100
 
 
@@ -135,11 +138,20 @@ async def observe(
         pulls.release(waiter)
         return Models(Observation.false(cond.MODEL_READY, "ModelNotAllowed", refused), 0, ("", ""))
     registry = stores.settings.model_registry
-    names = (resolve(spec.model.chat, registry), resolve(spec.model.embedding, registry))
+    # Replies from another server (an OpenAI-compatible API, or an Ollama at baseUrl) need
+    # no chat model here; the embedding model is always the platform Ollama's.
+    ours = spec.model.provider == "ollama" and not spec.model.base_url
+    names = (
+        resolve(spec.model.chat, registry) if ours else "",
+        resolve(spec.model.embedding, registry),
+    )
     pulls.release(waiter, keep=frozenset(names))
     _view(stores, waiter, body).models = names
-    states = await asyncio.gather(*(pulls.want(name, waiter) for name in names))
-    observation, percent = summarize(states)
+    wanted = [(label, name) for label, name in zip(LABELS, names, strict=True) if name]
+    states = await asyncio.gather(*(pulls.want(name, waiter) for _, name in wanted))
+    observation, percent = summarize(
+        [(label, state) for (label, _), state in zip(wanted, states, strict=True)]
+    )
     return Models(observation, percent, names)
 
 
@@ -153,9 +165,11 @@ _EVENTS = {
 }
 
 
-async def report(stores: Stores, state: ModelState, change: Change) -> None:
+async def report(
+    stores: Stores, state: ModelState, change: Change, waiters: Collection[Waiter]
+) -> None:
     """The pulls' listener: patch each waiting program's status, post the Events."""
-    await asyncio.gather(*(_report_one(stores, waiter, state, change) for waiter in state.waiters))
+    await asyncio.gather(*(_report_one(stores, waiter, state, change) for waiter in waiters))
 
 
 async def _report_one(stores: Stores, waiter: Waiter, state: ModelState, change: Change) -> None:
@@ -170,7 +184,11 @@ async def _report_one(stores: Stores, waiter: Waiter, state: ModelState, change:
         await events.post(stores.api, ref, type_, reason, message)
     if not view.settled:
         return  # the reconcile in progress writes the whole status, this state included
-    states = [stores.pulls.models.get(model) or ModelState(model) for model in view.models]
+    states = [
+        (label, stores.pulls.models.get(model) or ModelState(model))
+        for label, model in zip(LABELS, view.models, strict=True)
+        if model
+    ]
     model, percent = summarize(states)
     parts = [
         model if part.type == cond.MODEL_READY else part

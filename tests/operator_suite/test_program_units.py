@@ -83,18 +83,22 @@ def test_model_ready_reports_the_worst_state_and_the_lowest_percent() -> None:
     present = _state(Phase.PRESENT, percent=100)
     pulling = _state(Phase.PULLING, completed=2_500_000, total=5_000_000, percent=50)
     failed = _state(Phase.FAILED, error="file does not exist", attempts=2, percent=30)
-    found, percent = summarize([present, present])
+    found, percent = summarize([("chat", present), ("embedding", present)])
     assert (found.status, found.reason, percent) == ("True", "Ready", 100)
-    found, percent = summarize([pulling, present])
+    found, percent = summarize([("chat", pulling), ("embedding", present)])
     assert (found.reason, percent) == ("Pulling", 50)
-    assert "2.5 MB of 5.0 MB (50%)" in found.message
-    found, percent = summarize([pulling, failed])
+    assert "chat model reg/m:1: 2.5 MB of 5.0 MB (50%)" in found.message
+    found, percent = summarize([("chat", pulling), ("embedding", failed)])
     assert (found.reason, percent) == ("PullFailed", 30)
     assert "file does not exist" in found.message
     assert "attempt 2" in found.message
-    found, _ = summarize([_state(Phase.UNAVAILABLE, error="ClientConnectorError"), present])
+    found, percent = summarize([("embedding", present)])  # replies come from elsewhere
+    assert (found.reason, percent) == ("Ready", 100)
+    found, _ = summarize(
+        [("chat", _state(Phase.UNAVAILABLE, error="ClientConnectorError")), ("embedding", present)]
+    )
     assert found.reason == "ModelServerUnavailable"
-    found, _ = summarize([_state(Phase.UNKNOWN), present])
+    found, _ = summarize([("chat", _state(Phase.UNKNOWN)), ("embedding", present)])
     assert found.reason == "Checking"
 
 

@@ -115,12 +115,24 @@ async def test_two_programs_share_one_pull_and_report_rising_progress(
         assert _monotonic(values), (program, values)
         assert values[-1] == 100, (program, values)
         assert any(0 < v < 100 for v in values), (program, values)
+    namespace = c.creator_namespace(name)
     for program in seen:
+
+        async def posted(program: str = program) -> set[str]:
+            found = await kube.core.list_namespaced_event(
+                namespace, field_selector=f"involvedObject.name={program}"
+            )
+            reasons = {e.reason for e in found.items}
+            return reasons if {"ModelPulling", "ModelPulled"} <= reasons else set()
+
         try:
-            await kube.reasons_eventually(program, {"ModelPulling", "ModelPulled"})
-        except AssertionError:
+            await eventually(posted, 30)
+        except AssertionError as error:
             log = operator.current.log() if operator.current else ""
-            raise AssertionError(f"no pull Events for {program}:\n{log[-3000:]}") from None
+            lines = [line for line in log.splitlines() if "pull" in line or "Event" in line]
+            raise AssertionError(
+                f"{error}; {program}'s log lines:\n" + "\n".join(lines[-30:])
+            ) from None
 
 
 async def test_a_model_outside_the_allow_list_is_refused(
