@@ -1,0 +1,1 @@
+"""Telegram Bot API: webhooks with ``secret_token``, replies with ``sendMessage``."""
