@@ -261,6 +261,7 @@ async def ttft(
     direct_client = AsyncClient(host=ollama.base_url, timeout=120)
     through: list[float] = []
     direct: list[float] = []
+    records: list[dict[str, Any]] = []
     for me in users:
         done = await exchange(http, me, QUESTION)
         assert done["ttft"] is not None
@@ -282,6 +283,7 @@ async def ttft(
         assert first is not None
         through.append(done["ttft"] * 1000)
         direct.append(first * 1000)
+        records.append(record)
     await direct_client.close()  # type: ignore[no-untyped-call]
     diff = [t - d for t, d in zip(through, direct, strict=True)]
     log("\n2. time to first token, one message at a time, tiny model, retrieval on")
@@ -289,6 +291,11 @@ async def ttft(
     log(row("direct to Ollama (same prompt)", direct))
     log(row("difference per sample", diff))
     log(f"  p95(through) - p95(direct) = {pct(through, 95) - pct(direct, 95):.2f} ms")
+    log("  where the worker's part of it goes (from claim):")
+    log(row("    context step", [r["context_ms"] for r in records]))
+    log(row("    safety + retrieval (with the embedder)", [r["knowledge_ms"] for r in records]))
+    log(row("      of which the embedder", [r["embed_ms"] for r in records]))
+    log(row("    model's first piece", [r["first_token_ms"] for r in records]))
     log("  goal: difference p95 <= 50 ms")
 
 

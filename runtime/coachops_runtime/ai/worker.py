@@ -35,6 +35,7 @@ import redis.asyncio as aioredis
 
 from coachops_crds.constants import tenant_redis_prefix
 from coachops_runtime.ai import hooks
+from coachops_runtime.ai.collections import KeepingVectorStore
 from coachops_runtime.ai.memory import refresh_memory
 from coachops_runtime.ai.models import ProgramModel, Providers
 from coachops_runtime.ai.prompt import Persona, PromptParts, Source, Turn, assemble
@@ -49,48 +50,70 @@ from coachops_runtime.kit.ratelimit import CacheUnavailableError, Limiter
 from coachops_runtime.kit.settings import Settings
 from coachops_runtime.knowledge.embedding import Embedder, EmbeddingError
 from coachops_runtime.knowledge.retrieval import retrieve
-from coachops_runtime.knowledge.vectors import VectorStore, VectorStoreError
+from coachops_runtime.knowledge.vectors import VectorStoreError
 
 log = logging.getLogger("coachops.worker.ai")
 WAKE_CHANNEL = "coachops_reply_jobs"
 
 
-class EmbedClock:
-    """Wall-clock time during which at least one of a job's embedding calls was in flight
-    (the safety check's and retrieval's run at the same time)."""
+class JobEmbeddings:
+    """One job's embeddings: each (model, text) is embedded once, however many of the
+    job's steps ask for it (the safety check embeds the message's sentences, retrieval the
+    message; a one-sentence message is one vector). Texts asked for while a call is in
+    flight go together in the next call. ``seconds`` is the wall time during which a call
+    was in flight: the embedder's time, kept apart from the pipeline's."""
 
     def __init__(self) -> None:
-        self.inflight = 0
-        self.since = 0.0
+        self.vectors: dict[tuple[str, str], asyncio.Future[list[float]]] = {}
+        self.waiting: list[tuple[str, str]] = []
+        self.sender: asyncio.Task[None] | None = None
         self.seconds = 0.0
 
-    def start(self) -> None:
-        if self.inflight == 0:
-            self.since = time.perf_counter()
-        self.inflight += 1
+    async def get(self, embedder: Embedder, model: str, texts: list[str]) -> list[list[float]]:
+        loop = asyncio.get_running_loop()
+        for text in texts:
+            key = (model, text)
+            if key not in self.vectors:
+                self.vectors[key] = loop.create_future()
+                self.waiting.append(key)
+        if self.waiting and (self.sender is None or self.sender.done()):
+            self.sender = asyncio.create_task(self._send(embedder))
+        return [await asyncio.shield(self.vectors[(model, text)]) for text in texts]
 
-    def stop(self) -> None:
-        self.inflight -= 1
-        if self.inflight == 0:
-            self.seconds += time.perf_counter() - self.since
+    async def _send(self, embedder: Embedder) -> None:
+        while self.waiting:
+            batch, self.waiting = self.waiting, []
+            for model in dict.fromkeys(m for m, _ in batch):
+                keys = [key for key in batch if key[0] == model]
+                started = time.perf_counter()
+                try:
+                    vectors = await Embedder.embed_batch(embedder, model, [t for _, t in keys])
+                except EmbeddingError as error:
+                    for key in keys:  # each asker handles it; a later ask tries again
+                        self.vectors.pop(key).set_exception(error)
+                    continue
+                except BaseException as error:  # no asker may wait forever
+                    for key in keys:
+                        self.vectors.pop(key).set_exception(EmbeddingError(repr(error)))
+                    raise
+                finally:
+                    self.seconds += time.perf_counter() - started
+                for key, vector in zip(keys, vectors, strict=True):
+                    self.vectors[key].set_result(vector)
 
 
-# The current job's clock (each job runs in its own task, with its own copy of the context).
-_embed_clock: ContextVar[EmbedClock | None] = ContextVar("embed_clock", default=None)
+# The current job's embeddings (each job runs in its own task, with its own context).
+_job_embeddings: ContextVar[JobEmbeddings | None] = ContextVar("job_embeddings", default=None)
 
 
 class TimedEmbedder(Embedder):
-    """The knowledge embedder, keeping the job's embedder time apart from its own."""
+    """The knowledge embedder; inside a job, its calls go through the job's embeddings."""
 
     async def embed_batch(self, model: str, texts: Any) -> list[list[float]]:
-        clock = _embed_clock.get()
-        if clock is None:
+        embeddings = _job_embeddings.get()
+        if embeddings is None:
             return await super().embed_batch(model, texts)
-        clock.start()
-        try:
-            return await super().embed_batch(model, texts)
-        finally:
-            clock.stop()
+        return await embeddings.get(self, model, list(texts))
 
 
 def quota_key(creator_name: str, at: datetime) -> str:
@@ -118,7 +141,7 @@ class ReplyPoller:
         )
         self.limiter = Limiter(self.redis)
         self.providers = Providers(settings, self.ai)
-        self.vectors = VectorStore(settings.chroma_url) if settings.chroma_url else None
+        self.vectors = KeepingVectorStore(settings.chroma_url) if settings.chroma_url else None
         # The safety check's and retrieval's embeddings (Ollama), one client for all jobs.
         self.embedder = TimedEmbedder(
             settings.ollama_url,
@@ -210,8 +233,8 @@ class ReplyPoller:
         """Work on one claimed job under ``creator_id``'s tenant. Public so tests can hand
         it crafted (tenant, job) pairs: a job of another tenant is simply not found."""
         tenant_id_var.set(str(creator_id))
-        clock = EmbedClock()
-        _embed_clock.set(clock)
+        clock = JobEmbeddings()
+        _job_embeddings.set(clock)
         timings: dict[str, float] = {}
         started = time.perf_counter()
         fields = {"job_id": str(job_id), "attempts": attempts}
