@@ -292,6 +292,7 @@ async def ttft(
     log(row("difference per sample", diff))
     log(f"  p95(through) - p95(direct) = {pct(through, 95) - pct(direct, 95):.2f} ms")
     log("  where the worker's part of it goes (from claim):")
+    log(row("    enqueued (request tx start) to context", [r["queued_ms"] for r in records]))
     log(row("    context step", [r["context_ms"] for r in records]))
     log(row("    safety + retrieval (with the embedder)", [r["knowledge_ms"] for r in records]))
     log(row("      of which the embedder", [r["embed_ms"] for r in records]))

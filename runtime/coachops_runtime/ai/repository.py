@@ -20,7 +20,8 @@ _CONTEXT = """
 SELECT j.job_id, j.creator_id, j.program_id, j.conversation_id, j.end_user_id, j.message_id,
        j.attempts, j.fallback_message_id, j.created_at, m.body AS message, v.ai_paused,
        c.name AS creator_name, p.name AS program_name, p.spec, p.deleted_at, u.display_name,
-       u.time_zone, u.locale
+       u.time_zone, u.locale,
+       extract(epoch FROM clock_timestamp() - j.created_at) * 1000 AS queued_ms
 FROM reply_jobs j
 JOIN messages m ON m.message_id = j.message_id
 JOIN conversations v ON v.conversation_id = j.conversation_id

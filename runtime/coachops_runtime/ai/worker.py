@@ -184,10 +184,12 @@ class ReplyPoller:
         while True:
             self.wake.clear()
             while len(running) < self.ai.concurrency and not self.stop.is_set():
+                before = time.perf_counter()
                 claimed = await self._claim()
                 if claimed is None:
                     break
-                running.add(asyncio.create_task(self._run(*claimed)))
+                claim_ms = (time.perf_counter() - before) * 1000
+                running.add(asyncio.create_task(self._run(*claimed, claim_ms)))
             if not running:
                 return handled
             woken = asyncio.create_task(self.wake.wait())
@@ -201,9 +203,11 @@ class ReplyPoller:
         async with self.transaction(None) as session:
             return await JobRepository(session).claim(self.ai.lease_seconds)
 
-    async def _run(self, creator_id: uuid.UUID, job_id: uuid.UUID, attempts: int) -> None:
+    async def _run(
+        self, creator_id: uuid.UUID, job_id: uuid.UUID, attempts: int, claim_ms: float
+    ) -> None:
         try:
-            await self.process(creator_id, job_id, attempts)
+            await self.process(creator_id, job_id, attempts, claim_ms=claim_ms)
         except Exception:
             # The lease runs out and the job is claimed again; the other lanes go on.
             log.exception("reply job failed", extra={"job_id": str(job_id)})
@@ -229,9 +233,12 @@ class ReplyPoller:
                 raise
             await session.finish(commit=True)
 
-    async def process(self, creator_id: uuid.UUID, job_id: uuid.UUID, attempts: int) -> None:
+    async def process(
+        self, creator_id: uuid.UUID, job_id: uuid.UUID, attempts: int, *, claim_ms: float = 0.0
+    ) -> None:
         """Work on one claimed job under ``creator_id``'s tenant. Public so tests can hand
-        it crafted (tenant, job) pairs: a job of another tenant is simply not found."""
+        it crafted (tenant, job) pairs: a job of another tenant is simply not found.
+        ``claim_ms`` (the claim's own time) counts in the job's total."""
         tenant_id_var.set(str(creator_id))
         clock = JobEmbeddings()
         _job_embeddings.set(clock)
@@ -267,6 +274,9 @@ class ReplyPoller:
             ttl_seconds=self.ai.stream_ttl_seconds,
         )
         timings["context_ms"] = (time.perf_counter() - started) * 1000
+        # From the enqueueing transaction's start to this job's context read (PostgreSQL's
+        # clock): the request's rest, its commit, the wake-up and the claim.
+        timings["queued_ms"] = float(job["queued_ms"])
         lap = time.perf_counter()
         model = ProgramModel.from_spec(spec)
         # The safety check and retrieval at once: both wait mostly for the embedder.
@@ -340,7 +350,8 @@ class ReplyPoller:
             # Up to the last statement and the commit, which the record cannot hold.
             now = time.perf_counter()
             timings["store_ms"] = (now - lap) * 1000
-            timings["total_ms"] = (now - started) * 1000
+            timings["claim_ms"] = claim_ms
+            timings["total_ms"] = (now - started) * 1000 + claim_ms
             timings["overhead_ms"] = timings["total_ms"] - timings["model_ms"] - timings["embed_ms"]
             await repo.record_prompt(
                 job_id, {**prompt.record(), "timings": {k: round(v, 3) for k, v in timings.items()}}
