@@ -102,9 +102,11 @@ def test_token_estimate_and_fit() -> None:
     text = "one two three four five six seven eight nine ten " * 20
     head = tokens.fit(text, 10)
     assert tokens.estimate(head) <= 10
-    assert head.startswith("one two") and head.endswith("…")
+    assert head.startswith("one two")
+    assert head.endswith("…")
     tail = tokens.fit(text, 10, keep="tail")
     assert tokens.estimate(tail) <= 10
-    assert tail.startswith("…") and tail.rstrip().endswith("ten")
+    assert tail.startswith("…")
+    assert tail.rstrip().endswith("ten")
     assert tokens.fit("short", 10) == "short"
     assert tokens.fit("anything", 0) == ""
