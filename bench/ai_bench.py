@@ -370,7 +370,8 @@ async def run(args: argparse.Namespace) -> None:
             tiny = await end_users(http, creator, "tiny", max(args.conversations, args.ttft))
             smol = await end_users(http, creator, "smol", args.users)
             log("warming up (models loaded, connections open) ...")
-            await asyncio.gather(*(exchange(http, me, "hello") for me in tiny[:4]))
+            # Steady state: every lane has run once, every connection is open.
+            await asyncio.gather(*(exchange(http, me, "hello") for me in tiny))
             await exchange(http, smol[0], "hello")
             await overhead(http, stack.postgres.owner_dsn, tiny[: args.conversations], args.rounds)
             fresh = await end_users(http, creator, "tiny", args.ttft)

@@ -20,6 +20,7 @@ Logs name jobs, conversations and outcomes, never message or reply text.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -153,6 +154,7 @@ class ReplyPoller:
         self.wake = asyncio.Event()
         self.stop = stop or asyncio.Event()
         self._listener: asyncpg.Connection | None = None
+        self._warmed = False
 
     async def close(self) -> None:
         if self._listener is not None:
@@ -162,6 +164,18 @@ class ReplyPoller:
         if self.vectors is not None:
             await self.vectors.close()
         await self.redis.aclose()
+
+    async def _warm(self) -> None:
+        """Open the connections the lanes will use, once: opening one (TLS, SCRAM) costs far
+        more than a step of a job, and a burst of jobs would otherwise open them all at once
+        inside their first steps."""
+        if self._warmed:
+            return
+        self._warmed = True
+        lanes = min(self.ai.concurrency, self.pool.get_max_size())
+        async with contextlib.AsyncExitStack() as held:
+            for _ in range(lanes):
+                await held.enter_async_context(self.pool.acquire())
 
     async def _listen(self) -> None:
         if self._listener is not None and not self._listener.is_closed():
@@ -179,6 +193,7 @@ class ReplyPoller:
         new job's wake-up) claims the next at once. Returns when nothing is due and nothing
         runs (or when stopping, once the jobs in flight are done)."""
         await self._listen()
+        await self._warm()
         running: set[asyncio.Task[None]] = set()
         handled = 0
         while True:
