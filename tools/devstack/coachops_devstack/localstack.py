@@ -26,6 +26,7 @@ from coachops_devstack.ollama import (
     EMBEDDING_PARAMETERS,
     OllamaStack,
     create_model,
+    delete_model,
     push_model,
     start_ollama_stack,
 )
@@ -109,7 +110,10 @@ class LocalStack:
     async def _start_ollama(self) -> None:
         if self.ollama_host:
             return
-        self._ollama = await start_ollama_stack(self.workdir / "ollama", pull_chat=True)
+        # Blob downloads unpaced: the operator pulls the sample's 98 MB model in seconds.
+        self._ollama = await start_ollama_stack(
+            self.workdir / "ollama", pull_chat=True, blob_rate="0"
+        )
         self.ollama_host = self._ollama.base_url
         # The default embedding model, under the name programs use (coachops/minilm:latest
         # from the local registry), kept in Ollama and pushed so a pull finds it too.
@@ -119,6 +123,9 @@ class LocalStack:
                 client, name, self._ollama.embedding, parameters=EMBEDDING_PARAMETERS
             )
             await push_model(client, name)
+            # SmolLM2 stays in the registry only: the sample program's model is pulled by
+            # the operator, as a program's model is in a cluster.
+            await delete_model(client, self._ollama.instruct_model)
 
     def _store_env(self) -> dict[str, str]:
         assert self.stack is not None
@@ -209,6 +216,8 @@ class LocalStack:
             "COACHOPS_REDIS_URL": self.stack.redis.url,
             "COACHOPS_CHROMA_URL": self.stack.chroma.url,
             "COACHOPS_OLLAMA_URL": self.ollama_host or "",
+            # The worker names models as the operator pulled them (from the local registry).
+            "COACHOPS_MODEL_REGISTRY": self._ollama.registry_address if self._ollama else "",
             "COACHOPS_CHANNEL_KEY": self.channel_key,
             "COACHOPS_JWT_KEYS_DIR": str(keys),
             "COACHOPS_SECRET_KEY": secrets.token_urlsafe(32),
