@@ -13,6 +13,7 @@ from coachops_runtime.ai.safety.endpoints import router as safety_router
 from coachops_runtime.analytics.endpoints import router as analytics_router
 from coachops_runtime.auth.dependencies import BEARER_SCHEME, bearer_routes
 from coachops_runtime.auth.endpoints import router as auth_router
+from coachops_runtime.channels.endpoints import router as channels_router
 from coachops_runtime.container import Runtime
 from coachops_runtime.conversations.endpoints import router as conversations_router
 from coachops_runtime.creators.endpoints import router as creators_router
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         creators_router,
         analytics_router,
         auth_router,
+        channels_router,
         health_router,
     ):
         app.router.routes.extend(router.routes)

@@ -37,12 +37,18 @@ TENANT_TABLES = [
     "channel_credentials",
     "goals",
     "safety_events",
+    "channel_identities",
+    "channel_inbound",
+    "channel_outbox",
 ]
+CHANNEL_TABLES = {"channel_identities", "channel_inbound", "channel_outbox"}
 # Created by migrations after 0002 (the legacy-policy test starts at 0002).
 AFTER_0002 = {"knowledge_documents", "channel_credentials", "goals", "safety_events"}
+AFTER_0002 |= CHANNEL_TABLES
 # Tables the API-built worlds leave empty: consents are not given, channel credentials
-# are written by the operator only, safety events by the reply worker only.
-EMPTY_IN_A_WORLD = {"consents", "channel_credentials", "safety_events"}
+# are written by the operator only, safety events by the reply worker only, the channel
+# tables by webhooks only.
+EMPTY_IN_A_WORLD = {"consents", "channel_credentials", "safety_events"} | CHANNEL_TABLES
 
 
 async def _counts(conn: asyncpg.Connection) -> dict[str, int]:

@@ -12,6 +12,8 @@ from pydantic import ValidationError
 
 from coachops_runtime.ai.settings import AiSettings
 from coachops_runtime.ai.worker import ReplyPoller
+from coachops_runtime.channels.outbox import ChannelPoller
+from coachops_runtime.channels.settings import ChannelSettings
 from coachops_runtime.kit.db import (
     UnsafeDatabaseRoleError,
     assert_role_is_safe,
@@ -38,10 +40,13 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     # An ingesting document holds its claiming connection and briefly a second one; a
     # reply holds a connection only between its steps, never while generating.
     ai = AiSettings()
+    channel_settings = ChannelSettings()
     size = settings.mail_concurrency + 1 + 2 * settings.knowledge_concurrency + ai.concurrency
+    size += channel_settings.concurrency + 1
     pool = await create_pool(settings.model_copy(update={"db_pool_size": size}))
     replies = ReplyPoller(settings, pool, ai, stop=stop)
-    pollers: list[Poller] = [OutboxPoller(settings, pool), replies]
+    channels = ChannelPoller(settings, pool, channel_settings)
+    pollers: list[Poller] = [OutboxPoller(settings, pool), replies, channels]
     knowledge = None
     if settings.ollama_url and settings.chroma_url:
         knowledge = KnowledgePoller(settings, pool)
@@ -53,6 +58,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         await run_pollers(pollers, stop, settings.worker_poll_seconds)
     finally:
         await replies.close()
+        await channels.close()
         if knowledge is not None:
             await knowledge.close()
         await pool.close()

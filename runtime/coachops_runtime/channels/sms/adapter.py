@@ -74,8 +74,8 @@ class SmsAdapter:
         sid = credentials["account-sid"]
         url = f"{self.api_base}/2010-04-01/Accounts/{sid}/Messages.json"
         data = {"To": outgoing.address, "From": credentials["from-number"], "Body": outgoing.text}
-        auth = aiohttp.BasicAuth(sid, credentials["auth-token"])
-        async with http.post(url, data=data, auth=auth) as response:
+        headers = {"Authorization": aiohttp.encode_basic_auth(sid, credentials["auth-token"])}
+        async with http.post(url, data=data, headers=headers) as response:
             answer: dict[str, Any] = await read_json(response)
             if response.status in (200, 201):
                 return str(answer.get("sid", ""))
