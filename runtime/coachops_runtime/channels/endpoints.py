@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from coachops_runtime.auth.dependencies import ConversationsRead, ConversationsWrite
 from coachops_runtime.channels import inbound
@@ -13,6 +13,7 @@ from coachops_runtime.channels.repository import ChannelRepository
 from coachops_runtime.channels.schemas import DeliveryPublic, DeliveryState
 from coachops_runtime.kit.errors import Conflict, NotFound, problems
 from coachops_runtime.kit.pagination import (
+    INT64_MAX,
     CursorQuery,
     Page,
     decode_position,
@@ -21,6 +22,7 @@ from coachops_runtime.kit.pagination import (
 
 router = APIRouter(tags=["channels"])
 Limit = Annotated[int, Query(ge=1, le=200)]
+DeliveryId = Annotated[int, Path(ge=1, le=INT64_MAX)]
 
 
 @router.post(
@@ -76,7 +78,7 @@ async def list_deliveries(
     response_model=DeliveryPublic,
     responses=problems(401, 403, 404, 409, 429),
 )
-async def retry_delivery(delivery_id: int, context: ConversationsWrite) -> DeliveryPublic:
+async def retry_delivery(delivery_id: DeliveryId, context: ConversationsWrite) -> DeliveryPublic:
     """Queue a dead-lettered delivery again, with a fresh count of attempts."""
     repo = ChannelRepository(context.session)
     row = await repo.retry_dead(delivery_id)
