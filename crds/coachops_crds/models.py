@@ -479,7 +479,7 @@ Channel = Literal["web", "telegram", "whatsapp", "sms", "email", "slack"]
 
 
 class ChannelSpec(CrdModel):
-    """One channel the coach is to talk on. No channel is served yet (planned)."""
+    """One channel the coach talks on."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -494,16 +494,18 @@ class ChannelSpec(CrdModel):
 
     type: Channel = Field(
         description=(
-            "web, telegram, whatsapp, sms, email or slack. The operator checks the channel's "
-            "Secret and publishes its webhook URL in status.endpoints; no channel sends or "
-            "receives messages yet (planned)."
+            "web, telegram, whatsapp, sms, email or slack. web is the runtime's end-user API. "
+            "For the others the operator checks the channel's Secret and publishes its webhook "
+            "URL in status.endpoints; the runtime receives telegram, whatsapp, sms and slack "
+            "messages there and its worker delivers the replies. email is planned."
         )
     )
     enabled: bool = Field(
         True,
         description=(
-            "Whether the channel is on. Counted in status.channels; accepting and sending "
-            "messages on it is planned."
+            "Whether the channel is on: only enabled channels get their keys copied and a "
+            "webhook URL, and status.channels counts them. Turning web off does not close "
+            "the end-user API yet (planned)."
         ),
     )
     secret_ref: str | None = Field(
@@ -680,9 +682,9 @@ class CoachingProgramSpec(CrdModel):
         default_factory=lambda: [ChannelSpec(type="web")],
         max_length=6,
         description=(
-            "Channels, at most one of each type. The operator counts the enabled ones in "
-            "status.channels; no channel sends or receives messages yet, and the end-user API "
-            "accepts messages whatever is listed here (planned)."
+            "Channels, at most one of each type: telegram, whatsapp, sms and slack receive "
+            "and send through the runtime's webhooks and worker, web is the end-user API; "
+            "email is planned."
         ),
         json_schema_extra={
             "x-kubernetes-list-type": "map",
@@ -723,8 +725,8 @@ class CoachingProgramStatus(CrdModel):
         default_factory=dict,
         description=(
             "Inbound webhook URL per enabled channel except web: "
-            "{base}/v1/hooks/{channel}/{programId}. The runtime does not serve these URLs yet "
-            "(planned)."
+            "{base}/v1/hooks/{channel}/{programId}, where the runtime receives the provider's "
+            "messages (telegram, whatsapp, sms, slack; email is planned)."
         ),
     )
     knowledge_chunks: int = Field(
