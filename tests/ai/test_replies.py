@@ -103,6 +103,10 @@ async def test_message_gets_one_streamed_reply_with_persona_and_citation(
     cut = events[2].id
     rest = await _stream(coaching.client, me, accepted["reply_stream"], **{"Last-Event-ID": cut})
     assert [e.id for e in rest] == [e.id for e in events[3:]]
+    bad = await coaching.client.get(
+        accepted["reply_stream"], headers={**me, "Last-Event-ID": "not-an-id"}
+    )
+    assert bad.status_code == 422
 
     usage_report = await coaching.client.get("/v1/creator/usage/ai", headers=creator.headers)
     (row,) = usage_report.json()["items"]

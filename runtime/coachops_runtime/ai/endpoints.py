@@ -49,7 +49,9 @@ async def stream_reply(
     context: EndUserDep,
     runtime: RuntimeDep,
     last_event_id: Annotated[
-        Annotated[str, Field(max_length=64), Storable] | None, Header()
+        Annotated[str, Field(max_length=64, pattern=r"^(\d{1,20}-\d{1,20}|stored-\d)$"), Storable]
+        | None,
+        Header(description="The id of the last event received; the stream continues after it."),
     ] = None,
 ) -> EventSourceResponse:
     """The AI reply to one of your messages as it is generated, from whichever replica you

@@ -3,6 +3,7 @@ memory and usage."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -85,6 +86,9 @@ async def relay(
         try:
             events = await read_events(redis, key, after, block_ms=BLOCK_MS)
         except (RedisError, OSError):
+            # Redis unreachable (or an id it refuses): wait as a blocking read would, and
+            # let the stored state end the stream.
+            await asyncio.sleep(BLOCK_MS / 1000)
             events = []
         for event in events:
             after = event.id
