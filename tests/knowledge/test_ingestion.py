@@ -7,9 +7,15 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import httpx
 import pytest
 
-from coachops_devstack.ollama import OllamaStack
+from coachops_devstack.ollama import (
+    EMBEDDING_PARAMETERS,
+    OllamaStack,
+    create_model,
+    delete_model,
+)
 from coachops_runtime.kit.db import Session
 from coachops_runtime.knowledge.embedding import Embedder
 from coachops_runtime.knowledge.ingest import KnowledgePoller
@@ -242,3 +248,33 @@ async def test_deleting_the_program_mid_ingestion_neither_waits_nor_leaves_work(
     await knowledge.drain(poller)
     assert await knowledge.superuser("SELECT * FROM knowledge_due") == []
     assert await knowledge.superuser("SELECT * FROM knowledge_documents") == []
+
+
+async def test_a_model_not_yet_pulled_is_waited_for_not_failed(
+    knowledge: Knowledge, poller: KnowledgePoller, ollama_stack: OllamaStack
+) -> None:
+    model = f"coachops/later-{uuid.uuid4().hex[:6]}:latest"
+    knowledge.embedding_model = model
+    creator = await knowledge.creator("kwait")
+    await knowledge.program(creator, "habits")
+    response = await knowledge.upload(creator, "habits", "a.txt", FACT.encode(), "text/plain")
+    assert response.status_code == 201
+    for _ in range(3):
+        assert await poller.ingest_one()
+        (document,) = await knowledge.documents(creator, "habits")
+        assert document["state"] == "pending", document
+        assert document["error"].startswith("waiting: Ollama answered 404"), document
+        await asyncio.sleep(0.3)  # past the (test's short) wait
+    (attempts,) = await knowledge.superuser("SELECT attempts FROM knowledge_documents")
+    assert attempts["attempts"] == 0
+
+    # The model arrives (as the operator's pull would bring it): ingestion goes on.
+    async with httpx.AsyncClient(base_url=ollama_stack.base_url, timeout=120) as http:
+        await create_model(http, model, ollama_stack.embedding, parameters=EMBEDDING_PARAMETERS)
+        try:
+            await knowledge.drain(poller)
+        finally:
+            await delete_model(http, model)
+    (document,) = await knowledge.documents(creator, "habits")
+    assert document["state"] == "ready", document
+    assert document["error"] is None

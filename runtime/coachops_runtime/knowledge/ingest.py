@@ -32,6 +32,7 @@ from coachops_runtime.knowledge.vectors import Collection, Metadata, VectorStore
 
 log = logging.getLogger("coachops.worker.knowledge")
 DEFAULT_EMBEDDING_MODEL = ModelSpec().embedding
+WAIT_SECONDS = 30.0  # longest wait between tries while a model or database is missing
 
 
 def chunk_id(program_id: uuid.UUID, document_id: uuid.UUID, sha256: str, piece: Chunk) -> str:
@@ -130,8 +131,15 @@ class KnowledgePoller:
             return
         except (EmbeddingError, VectorStoreError) as error:
             reason = error.reason
+            waiting = isinstance(error, EmbeddingError) and error.missing_model
+            waiting = waiting or (isinstance(error, VectorStoreError) and error.missing)
             if row["state"] == "deleting":
                 await repo.retry_delete(row["document_id"], self._backoff(attempts))
+            elif waiting:
+                # The model may still be pulling, the Chroma database still being made.
+                delay = min(self._backoff(attempts), WAIT_SECONDS)
+                await repo.wait(row["document_id"], row["sha256"], f"waiting: {reason}", delay)
+                log.info("knowledge document waits", extra={**fields, "error": reason})
             elif attempts >= self.settings.knowledge_max_attempts:
                 await repo.failed(row["document_id"], row["sha256"], f"gave up: {reason}")
                 log.error("knowledge document given up", extra={**fields, "error": reason})

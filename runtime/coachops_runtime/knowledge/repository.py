@@ -154,6 +154,13 @@ UPDATE knowledge_documents SET state = 'pending', error = $3, attempts = attempt
     next_attempt_at = now() + make_interval(secs => $4), updated_at = now()
 WHERE document_id = $1 AND sha256 = $2 AND state IN ('pending', 'ingesting')
 """
+# Waiting for something another component brings (the operator's model pull, the
+# creator's Chroma database) is not a failed attempt.
+_WAIT = """
+UPDATE knowledge_documents SET state = 'pending', error = $3,
+    next_attempt_at = now() + make_interval(secs => $4), updated_at = now()
+WHERE document_id = $1 AND sha256 = $2 AND state IN ('pending', 'ingesting')
+"""
 _RETRY_DELETE = """
 UPDATE knowledge_documents SET attempts = attempts + 1,
     next_attempt_at = now() + make_interval(secs => $2)
@@ -194,6 +201,9 @@ class IngestRepository:
 
     async def retry(self, document_id: uuid.UUID, sha256: str, reason: str, delay: float) -> None:
         await self.connection.execute(_RETRY, document_id, sha256, reason[:1000], delay)
+
+    async def wait(self, document_id: uuid.UUID, sha256: str, reason: str, delay: float) -> None:
+        await self.connection.execute(_WAIT, document_id, sha256, reason[:1000], delay)
 
     async def retry_delete(self, document_id: uuid.UUID, delay: float) -> None:
         await self.connection.execute(_RETRY_DELETE, document_id, delay)
