@@ -21,7 +21,17 @@ from tests.conftest import Database
 from tests.runtime.conftest import Tenants
 from tests.runtime.test_cross_tenant import build
 
-TENANT_TABLES = [
+# Tenant tables are read from the database, not listed: every table with forced row-level
+# security (test_every_table_with_tenant_rows_is_walled shows no tenant data escapes that).
+_TENANT_TABLES = """
+SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
+  AND c.relrowsecurity AND c.relforcerowsecurity
+ORDER BY 1
+"""
+# What the API-built worlds write, so each shows rows once its tenant is bound; the other
+# tenant tables fill from the operator, the workers or webhooks.
+POPULATED = [
     "creators",
     "programs",
     "creator_accounts",
@@ -30,29 +40,40 @@ TENANT_TABLES = [
     "api_keys",
     "end_users",
     "enrolments",
-    "consents",
     "conversations",
     "messages",
     "knowledge_documents",
-    "channel_credentials",
     "goals",
-    "safety_events",
-    "channel_identities",
-    "channel_inbound",
-    "channel_outbox",
 ]
-CHANNEL_TABLES = {"channel_identities", "channel_inbound", "channel_outbox"}
-# Created by migrations after 0002 (the legacy-policy test starts at 0002).
-AFTER_0002 = {"knowledge_documents", "channel_credentials", "goals", "safety_events"}
-AFTER_0002 |= CHANNEL_TABLES
-# Tables the API-built worlds leave empty: consents are not given, channel credentials
-# are written by the operator only, safety events by the reply worker only, the channel
-# tables by webhooks only.
-EMPTY_IN_A_WORLD = {"consents", "channel_credentials", "safety_events"} | CHANNEL_TABLES
 
 
-async def _counts(conn: asyncpg.Connection) -> dict[str, int]:
-    return {t: int(await conn.fetchval(f"SELECT count(*) FROM {t}")) for t in TENANT_TABLES}
+async def tenant_tables(conn: asyncpg.Connection) -> list[str]:
+    return [row["relname"] for row in await conn.fetch(_TENANT_TABLES)]
+
+
+async def _counts(conn: asyncpg.Connection, tables: list[str]) -> dict[str, int]:
+    return {t: int(await conn.fetchval(f"SELECT count(*) FROM {t}")) for t in tables}
+
+
+async def test_every_table_with_tenant_rows_is_walled(database: Database) -> None:
+    """A table with a creator_id column has forced RLS, or the runtime role may not touch
+    it at all (directories and queues, read through SECURITY DEFINER functions)."""
+    conn = await asyncpg.connect(database.superuser_dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT c.relname, c.relrowsecurity AND c.relforcerowsecurity AS walled,"
+            " has_table_privilege('coachops_runtime', c.oid, 'SELECT, INSERT, UPDATE, DELETE')"
+            "   AS runtime_may"
+            " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'creator_id'"
+            " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT a.attisdropped"
+        )
+        tables = await tenant_tables(conn)
+    finally:
+        await conn.close()
+    assert set(POPULATED) <= set(tables)
+    open_to_runtime = [r["relname"] for r in rows if not r["walled"] and r["runtime_may"]]
+    assert open_to_runtime == []
 
 
 async def test_raw_sql_without_tenant_sees_nothing_and_with_a_never_b(
@@ -62,14 +83,16 @@ async def test_raw_sql_without_tenant_sees_nothing_and_with_a_never_b(
     b = await build(client, tenants, "south")
     conn = await asyncpg.connect(database.runtime_dsn)
     try:
-        assert set((await _counts(conn)).values()) == {0}
+        tables = await tenant_tables(conn)
+        assert set(POPULATED) <= set(tables)
+        assert set((await _counts(conn, tables)).values()) == {0}
         async with conn.transaction():
             await conn.execute(
                 "SELECT set_config('coachops.tenant_id', $1, true)", str(a.creator.creator_id)
             )
-            counts = await _counts(conn)
-            assert all(counts[t] >= 1 for t in TENANT_TABLES if t not in EMPTY_IN_A_WORLD), counts
-            for table in TENANT_TABLES:
+            counts = await _counts(conn, tables)
+            assert all(counts[t] >= 1 for t in POPULATED), counts
+            for table in tables:
                 others = await conn.fetchval(
                     f"SELECT count(*) FROM {table} WHERE creator_id <> $1", a.creator.creator_id
                 )
@@ -107,7 +130,7 @@ async def test_raw_sql_without_tenant_sees_nothing_and_with_a_never_b(
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await conn.fetch("SELECT * FROM tenant_directory")
         # SET LOCAL ended with the transaction.
-        assert set((await _counts(conn)).values()) == {0}
+        assert set((await _counts(conn, tables)).values()) == {0}
     finally:
         await conn.close()
 
@@ -204,9 +227,7 @@ async def test_migration_0003_replaces_the_legacy_single_policy(stack: Stack) ->
         await asyncio.to_thread(upgrade, owner_dsn, "0002")
         owner = await asyncpg.connect(owner_dsn)
         try:
-            for table in TENANT_TABLES:
-                if table in AFTER_0002:
-                    continue
+            for table in await tenant_tables(owner):  # those of 0002
                 for policy in rls.POLICIES:
                     await owner.execute(f"DROP POLICY {policy.name} ON {table}")
                 await owner.execute(
@@ -222,12 +243,13 @@ async def test_migration_0003_replaces_the_legacy_single_policy(stack: Stack) ->
                 "SELECT tablename, policyname, roles, qual FROM pg_policies"
                 " WHERE schemaname = 'public'"
             )
+            tables = await tenant_tables(superuser)
         finally:
             await superuser.close()
         found = {(r["tablename"], r["policyname"], tuple(r["roles"]), r["qual"]) for r in rows}
         assert found == {
             (table, policy.name, (policy.role,), policy.canonical)
-            for table in TENANT_TABLES
+            for table in tables
             for policy in rls.POLICIES
         }
     finally:
