@@ -38,6 +38,7 @@ log = logging.getLogger("coachops.worker.channels")
 
 WAKE_CHANNEL = "coachops_channel_due"
 TEMPLATE_TEXT_LIMIT = 1024  # a template body parameter
+MAX_RETRY_AFTER = 86_400.0
 
 
 class _StoppedError(Exception):
@@ -160,8 +161,8 @@ class ChannelPoller:
             delay = backoff_seconds(
                 attempts, self.channels.retry_base_seconds, self.channels.retry_max_seconds
             )
-            if error.retry_after is not None:
-                delay = max(delay, min(error.retry_after, self.channels.retry_max_seconds))
+            if error.retry_after is not None:  # the provider's word, within reason
+                delay = max(delay, min(error.retry_after, MAX_RETRY_AFTER))
             await repo.retry_later(delivery_id, parts_sent, ids, error.reason, delay)
             log.warning(
                 "delivery failed, will retry",

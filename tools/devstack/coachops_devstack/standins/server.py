@@ -57,12 +57,14 @@ class ProviderStandIns:
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self.base_url = ""
+        self.hang_seconds = 30.0
 
     # ------------------------------------------------------------------ control
 
     def fail(self, provider: str, *answers: str) -> None:
         """The next requests to ``provider`` get these answers in turn: "429", "500",
-        "503" or "hang" (no answer until the client gives up)."""
+        "503", "hang" (no answer for ``hang_seconds``, then a 504 nothing is recorded for)
+        or "ok" (handled as usual)."""
         self._faults.setdefault(provider, deque()).extend(answers)
 
     def refuse_recipient(self, provider: str, to: str) -> None:
@@ -98,7 +100,8 @@ class ProviderStandIns:
         app.router.add_post("/slack/api/chat.postMessage", self._slack)
         app.router.add_post("/twilio/2010-04-01/Accounts/{sid}/Messages.json", self._twilio)
         app.router.add_post("/whatsapp/v21.0/{phone}/messages", self._whatsapp)
-        self._runner = web.AppRunner(app, access_log=None)
+        # A client that gives up on a hanging request cancels its handler.
+        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
@@ -110,6 +113,7 @@ class ProviderStandIns:
 
     async def stop(self) -> None:
         if self._runner is not None:
+            await self._runner.shutdown()
             await self._runner.cleanup()
 
     # ------------------------------------------------------------------ helpers
@@ -121,8 +125,9 @@ class ProviderStandIns:
             return None
         answer = queue.popleft()
         if answer == "hang":
-            await asyncio.sleep(3600)
-        return answer
+            await asyncio.sleep(self.hang_seconds)
+            return "504"
+        return None if answer == "ok" else answer
 
     def _refuse(self, provider: str, status: int, why: str, body: Any, **kw: Any) -> web.Response:
         self.refused.append((provider, status, why))
