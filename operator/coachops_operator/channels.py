@@ -69,6 +69,11 @@ def encrypt(key: str, values: Mapping[str, str]) -> bytes:
     return Fernet(key).encrypt(json.dumps(values, sort_keys=True).encode())
 
 
+def secret_channels(spec: Mapping[str, Any]) -> list[str]:
+    """The enabled channels that need credentials (every one but web)."""
+    return sorted(ch["type"] for ch in _enabled(spec) if ch["type"] != "web")
+
+
 def _enabled(spec: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     channels = spec.get("channels")
     if channels is None:
@@ -126,8 +131,11 @@ async def wire(
                 copied = await _copy(stores, tenant, program, key.get_secret_value(), wanted)
             except PG_ERRORS as error:
                 problems.append(f"copying credentials: database {describe(error)}")
-    if not problems and not missing:
-        await _forget_others(stores, tenant, program, set(wanted))
+    # A channel disabled or removed since: its row went with the program's copy (the
+    # spec changed); its memo must go too, or re-enabling it would never copy again.
+    for memo in [m for m in stores.channel_hashes if m[0] == program]:
+        if memo[1] not in endpoints:
+            stores.channel_hashes.pop(memo, None)
     if missing:
         return Wiring(
             Observation.false(cond.CHANNELS_READY, "SecretMissing", "; ".join(missing)),
@@ -172,23 +180,6 @@ async def _copy(
     return copied
 
 
-async def _forget_others(
-    stores: Stores, tenant: uuid.UUID, program: uuid.UUID, keep: set[str]
-) -> None:
-    """Delete credentials of channels that are no longer enabled (once per change)."""
-    known = {ch for (prog, ch) in stores.channel_hashes if prog == program}
-    if known == keep and stores.channel_rows_checked.get(program):
-        return
-    try:
-        await stores.db.delete_channel_credentials(tenant, program, keep=sorted(keep))
-    except PG_ERRORS:
-        return  # tried again on the next tick
-    for channel in known - keep:
-        stores.channel_hashes.pop((program, channel), None)
-    stores.channel_rows_checked[program] = True
-
-
 def forget(stores: Stores, program: uuid.UUID) -> None:
     for memo in [memo for memo in stores.channel_hashes if memo[0] == program]:
         stores.channel_hashes.pop(memo, None)
-    stores.channel_rows_checked.pop(program, None)

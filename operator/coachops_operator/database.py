@@ -402,8 +402,16 @@ class Database:
         title: str,
         spec: Mapping[str, Any],
         generation: int,
+        channels: list[str],
     ) -> None:
+        """Copy the program; in the same transaction, delete the credentials of every
+        channel not in ``channels`` (disabled or removed)."""
         async with self.transaction(tenant) as conn:
+            await conn.execute(
+                "DELETE FROM channel_credentials WHERE program_id = $1 AND channel <> ALL($2)",
+                program,
+                channels,
+            )
             await conn.execute(
                 """
                 INSERT INTO programs (program_id, creator_id, name, title, spec, generation)
@@ -478,17 +486,6 @@ class Database:
                 secret_name,
                 secret_hash,
                 ciphertext,
-            )
-
-    async def delete_channel_credentials(
-        self, tenant: uuid.UUID, program: uuid.UUID, *, keep: list[str]
-    ) -> None:
-        """Delete the program's credentials of every channel not in ``keep``."""
-        async with self.transaction(tenant) as conn:
-            await conn.execute(
-                "DELETE FROM channel_credentials WHERE program_id = $1 AND channel <> ALL($2)",
-                program,
-                keep,
             )
 
 

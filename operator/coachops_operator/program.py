@@ -277,6 +277,7 @@ async def _copy(
             spec.title,
             spec.model_dump(by_alias=True, mode="json"),
             _generation(body),
+            channels.secret_channels(dict(body.get("spec") or {})),
         )
     except PG_ERRORS as error:
         return Sync(
@@ -305,6 +306,8 @@ async def remove(stores: Stores, name: str, namespace: str, creator: CreatorSumm
     keep = (creator["reclaim"] if creator else "Retain") != "Delete"
     pid = program_id(namespace, name)
     await stores.db.remove_program(c.tenant_id(creator_name), pid, keep=keep)
+    if not keep:  # the knowledge rows went with the row; their vectors go too
+        await knowledge.forget(stores, creator_name, pid)
     metrics.forget("CoachingProgram", f"{namespace}/{name}")
     if stores.pulls is not None:
         stores.pulls.release((namespace, name))

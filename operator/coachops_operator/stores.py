@@ -61,7 +61,6 @@ class Stores:
     pulls: ModelPulls | None = None
     programs: dict[tuple[str, str], ProgramView] = field(default_factory=dict)
     channel_hashes: dict[tuple[uuid.UUID, str], str] = field(default_factory=dict)
-    channel_rows_checked: dict[uuid.UUID, bool] = field(default_factory=dict)
     # name -> ((uid, generation), spec, manifests): the drift check's desired objects.
     desired: dict[str, tuple[tuple[str, int], CreatorSpec, list[Manifest]]] = field(
         default_factory=dict
