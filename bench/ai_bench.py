@@ -349,7 +349,11 @@ async def run(args: argparse.Namespace) -> None:
             process.start()
             processes.append(process)
         base = f"http://127.0.0.1:{port}"
-        limits = httpx.Limits(max_connections=400, max_keepalive_connections=400)
+        # Below uvicorn's keep-alive timeout (5 s): the client never reuses a connection
+        # the server is closing.
+        limits = httpx.Limits(
+            max_connections=400, max_keepalive_connections=400, keepalive_expiry=2.0
+        )
         async with httpx.AsyncClient(base_url=base, timeout=900, limits=limits) as http:
             async with asyncio.timeout(60):
                 while True:
