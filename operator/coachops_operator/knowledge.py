@@ -11,6 +11,7 @@ ConfigMap, is marked for deletion. A ConfigMap that cannot be read keeps its doc
 The runtime's worker ingests the rows (parse, chunk, embed, store in Chroma); here the
 counts by state become the ``KnowledgeReady`` condition, every time the program is
 evaluated (the timer runs every 10 s, so a ConfigMap edit is picked up within that).
+A program deleted under reclaimPolicy Delete loses its Chroma collection (``forget``).
 """
 
 from __future__ import annotations
@@ -218,3 +219,11 @@ async def observe(
     except PG_ERRORS as error:
         return _unknown("DatabaseUnavailable", describe(error))
     return _observation(rows, sources.unread, len(spec.knowledge))
+
+
+async def forget(stores: Stores, creator_name: str, program: uuid.UUID) -> None:
+    """Delete the program's Chroma collection (its rows went with the program's row).
+    Store errors propagate."""
+    await stores.vectors.delete_collection(
+        c.chroma_tenant(creator_name), c.CHROMA_DATABASE, c.chroma_collection(program)
+    )

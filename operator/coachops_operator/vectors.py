@@ -73,6 +73,14 @@ class VectorStore:
             return []
         return [str(item["name"]) for item in answer]
 
+    async def delete_collection(self, tenant: str, database: str, name: str) -> None:
+        """Delete one collection; gone already (or its database) is fine."""
+        path = f"/tenants/{tenant}/databases/{database}/collections/{name}"
+        status, answer = await self._call("DELETE", path)
+        missing = status == 404 or "not found" in str(answer).lower()
+        if status not in (200, 204) and not missing:
+            raise VectorStoreError(f"deleting collection: HTTP {status}")
+
     async def delete(self, tenant: str, database: str) -> None:
         """Delete the database and every collection in it."""
         if not await self.database_exists(tenant, database):

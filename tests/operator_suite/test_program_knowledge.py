@@ -17,6 +17,7 @@ from kubernetes_asyncio import client
 from coachops_crds import constants as c
 from coachops_devstack.process import ManagedProcess
 from coachops_devstack.stack import Stack
+from coachops_operator.vectors import VectorStore as OperatorVectors
 from coachops_runtime.kit.db import Session
 from coachops_runtime.knowledge.embedding import Embedder
 from coachops_runtime.knowledge.retrieval import Passage, retrieve
@@ -203,3 +204,54 @@ async def test_inline_and_configmap_knowledge_is_ingested_and_an_edit_lands(
         await store.close()
     obj = await eventually(ingested, timeout=60, interval=1)
     assert "5/5 documents ready" in condition(obj, "KnowledgeReady")["message"]
+
+
+async def test_deleting_a_program_under_reclaim_delete_removes_its_collection(
+    operator: Operator,
+    kube: Kube,
+    creators: list[str],
+    new_creator_name: Callable[[str], str],
+    stack: Stack,
+    worker: ManagedProcess,
+    superuser: asyncpg.Connection,
+) -> None:
+    name = new_creator_name("knowdel")
+    creators.append(name)
+    await kube.create_creator(name, reclaimPolicy="Delete")
+    await wait_ready(kube, name, timeout=90)
+    await kube.create_program(name, "coach", knowledge=[{"name": "intro", "text": FACT}])
+    program = c.program_id(name, "coach")
+
+    async def ingested() -> bool:
+        found = condition(await kube.program(name, "coach"), "KnowledgeReady")
+        return found.get("reason") == "Ingested"
+
+    await eventually(ingested, timeout=120, interval=1)
+    store = VectorStore(stack.chroma.url)
+    try:
+        collection = store.collection(name, program)
+        assert await collection.count() >= 1
+        await kube.objects.delete_namespaced_custom_object(
+            c.GROUP, c.VERSION, c.creator_namespace(name), c.PROGRAM_PLURAL, "coach"
+        )
+
+        async def removed() -> bool:
+            gone = await kube.program(name, "coach") is None
+            # A fresh client: the collection id looked up before must not be reused.
+            return gone and await store.collection(name, program).count() == 0
+
+        await eventually(removed, timeout=60, interval=1)
+        names = await store_collections(stack, name)
+        assert c.chroma_collection(program) not in names
+    finally:
+        await store.close()
+    rows = await superuser.fetch("SELECT 1 FROM knowledge_documents WHERE program_id = $1", program)
+    assert rows == []
+
+
+async def store_collections(stack: Stack, creator: str) -> list[str]:
+    vectors = OperatorVectors(stack.chroma.url)
+    try:
+        return await vectors.collections(c.chroma_tenant(creator), c.CHROMA_DATABASE)
+    finally:
+        await vectors.close()
