@@ -55,6 +55,14 @@ async def test_problems_for_what_cannot_be_ingested(knowledge: Knowledge) -> Non
         assert response.json()["type"].endswith("/" + slug), response.text
     missing = await knowledge.upload(creator, "no-such", "a.txt", b"x", "text/plain")
     assert missing.status_code == 404
+    for name in ("bad\x00name", "x" * 256):
+        refused = await knowledge.client.post(
+            "/v1/programs/habits/knowledge",
+            files={"file": ("a.txt", b"x", "text/plain")},
+            data={"document_name": name},
+            headers=creator.headers,
+        )
+        assert refused.status_code == 422, refused.text
     assert await knowledge.documents(creator, "habits") == []
 
 
