@@ -231,13 +231,21 @@ async def timings(dsn: str, message_ids: list[int]) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------- the three measurements
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def overhead(
-    http: httpx.AsyncClient, dsn: str, users: list[dict[str, str]], rounds: int
+    http: httpx.AsyncClient, dsn: str, users: list[dict[str, str]], rounds: int, worker: int
 ) -> None:
     samples: list[dict[str, Any]] = []
+    cpu = cpu_seconds(worker)
     for n in range(rounds):
         done = await asyncio.gather(*(exchange(http, me, f"{QUESTION} ({n})") for me in users))
         samples += await timings(dsn, [d["message_id"] for d in done])
+    cpu = cpu_seconds(worker) - cpu
     log(f"\n1. pipeline overhead, {len(users)} concurrent conversations, tiny model, retrieval on")
     log(row("overhead (total - model - embedder)", [s["overhead_ms"] for s in samples]))
     log(row("  context step", [s["context_ms"] for s in samples]))
@@ -253,6 +261,10 @@ async def overhead(
     log(row("embedder (safety + retrieval)", [s["embed_ms"] for s in samples]))
     log(row("claim to stored (worker total)", [s["total_ms"] for s in samples]))
     log("  goal: overhead p95 <= 15 ms")
+    log(
+        f"  worker process CPU: {cpu * 1000 / len(samples):.1f} ms per reply (all of its work,"
+        " the Ollama client's parsing of the stream included)"
+    )
 
 
 async def ttft(
@@ -377,7 +389,9 @@ async def run(args: argparse.Namespace) -> None:
             # Steady state: every lane has run once, every connection is open.
             await asyncio.gather(*(exchange(http, me, "hello") for me in tiny))
             await exchange(http, smol[0], "hello")
-            await overhead(http, stack.postgres.owner_dsn, tiny[: args.conversations], args.rounds)
+            await overhead(
+                http, stack.postgres.owner_dsn, tiny[: args.conversations], args.rounds, worker.pid
+            )
             fresh = await end_users(http, creator, "tiny", args.ttft)
             await ttft(http, stack.postgres.owner_dsn, fresh, ollama)
             await end_to_end(http, stack.postgres.owner_dsn, smol)
