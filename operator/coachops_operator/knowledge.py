@@ -114,21 +114,26 @@ ON CONFLICT (creator_id, program_id, origin, name) WHERE state <> 'deleting' DO 
     size_bytes = EXCLUDED.size_bytes, sha256 = EXCLUDED.sha256, state = 'pending',
     progress = 0, error = NULL, attempts = 0, updated_at = now()
 """
-_FORGET = """
-UPDATE knowledge_documents SET state = 'deleting', updated_at = now()
-WHERE program_id = $1 AND origin = 'spec' AND state <> 'deleting' AND NOT (name = ANY($2::text[]))
-"""
-_COUNTS = """
+# Unlisted spec documents marked for deletion and the states of the rest, in one round
+# trip (the SELECT sees the rows as before the UPDATE, so it leaves out what it marked).
+_FORGET_AND_COUNT = """
+WITH gone AS (
+    UPDATE knowledge_documents SET state = 'deleting', updated_at = now()
+    WHERE program_id = $1 AND origin = 'spec' AND state <> 'deleting'
+      AND NOT (name = ANY($2::text[]))
+    RETURNING document_id
+)
 SELECT state, name, progress, chunk_count, error FROM knowledge_documents
 WHERE program_id = $1 AND state <> 'deleting'
+  AND document_id NOT IN (SELECT document_id FROM gone)
 ORDER BY name
 """
 
 
 async def _write(
     conn: Any, tenant: uuid.UUID, program: uuid.UUID, sources: Sources, keep: list[str]
-) -> None:
-    """Upsert changed documents and mark the unlisted ones for deletion."""
+) -> list[Any]:
+    """Upsert changed documents, mark the unlisted ones for deletion; the states left."""
     current: dict[str, tuple[str, str]] = {}
     if sources.documents:
         rows = await conn.fetch(_SPEC_ROWS, program)
@@ -146,7 +151,7 @@ async def _write(
             len(document.content),
             document.sha256,
         )
-    await conn.execute(_FORGET, program, keep)
+    return list(await conn.fetch(_FORGET_AND_COUNT, program, keep))
 
 
 # ---------------------------------------------------------------- KnowledgeReady
@@ -212,8 +217,7 @@ async def observe(
             if keep_prefixes:
                 kept = await conn.fetch(_SPEC_ROWS, program)
                 keep += [r["name"] for r in kept if r["name"].startswith(keep_prefixes)]
-            await _write(conn, tenant, program, sources, keep)
-            rows = list(await conn.fetch(_COUNTS, program))
+            rows = await _write(conn, tenant, program, sources, keep)
     except asyncpg.ForeignKeyViolationError:
         return _unknown("Pending", "waiting for the database copy of the program")
     except PG_ERRORS as error:
