@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the node's binaries into the binary cache and reuses them while their go.mod and go.sum
-# are unchanged: kubelet and kube-proxy from tools/node/kubelet (the Kubernetes release of
+# are unchanged: kubelet, kube-proxy and kube-scheduler from tools/node/kubelet (the Kubernetes release of
 # tools/controlplane), containerd 2.x, its runc shim and ctr from tools/node/containerd.
 # runc and the CNI plugins come from Debian's packages (runc, containernetworking-plugins).
 set -euo pipefail
@@ -53,9 +53,10 @@ build "$root/tools/node/containerd" "containerd-$containerd" containerd containe
   github.com/containerd/containerd/v2/cmd/containerd \
   github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2 \
   github.com/containerd/containerd/v2/cmd/ctr
-build "$root/tools/node/kubelet" "node-$k8s" kubelet kube-proxy -- \
+build "$root/tools/node/kubelet" "node-$k8s" kubelet kube-proxy kube-scheduler -- \
   k8s.io/kubernetes/cmd/kubelet \
-  k8s.io/kubernetes/cmd/kube-proxy
+  k8s.io/kubernetes/cmd/kube-proxy \
+  k8s.io/kubernetes/cmd/kube-scheduler
 
 for tool in runc /usr/lib/cni/bridge /usr/lib/cni/host-local /usr/lib/cni/loopback; do
   if ! command -v "$tool" >/dev/null; then

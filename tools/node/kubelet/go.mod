@@ -1,4 +1,5 @@
-// Pins the node binaries that tests and the local stack run: kubelet and kube-proxy from the
+// Pins the node binaries that tests and the local stack run: kubelet, kube-proxy and
+// kube-scheduler (the control plane has none; pods need one only once there is a node) from the
 // same Kubernetes release as tools/controlplane (keep the two go.mod files on one version).
 module coachops.dev/tools/node/kubelet
 
