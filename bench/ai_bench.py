@@ -351,9 +351,10 @@ async def run(args: argparse.Namespace) -> None:
             workdir / "runtime.log",
             env=environment,
         )
+        profile = ["-m", "cProfile", "-o", str(args.profile)] if args.profile else []
         worker = ManagedProcess(
             "worker",
-            [sys.executable, "-m", "coachops_runtime.worker"],
+            [sys.executable, *profile, "-m", "coachops_runtime.worker"],
             workdir / "worker.log",
             env=environment,
         )
@@ -411,6 +412,9 @@ def main() -> None:
     parser.add_argument("--ttft", type=int, default=30)
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--smol-tokens", type=int, default=64)
+    parser.add_argument(
+        "--profile", type=Path, help="run the worker under cProfile, writing its stats here"
+    )
     asyncio.run(run(parser.parse_args()))
 
 
