@@ -19,10 +19,12 @@ from coachops_runtime.kit.pagination import (
     decode_position,
     encode_position,
 )
+from coachops_runtime.kit.text import Storable
 
 router = APIRouter(tags=["channels"])
 Limit = Annotated[int, Query(ge=1, le=200)]
 DeliveryId = Annotated[int, Path(ge=1, le=INT64_MAX)]
+ChannelName = Annotated[str, Storable]  # an unknown name is a 404 (inbound.py)
 
 
 @router.post(
@@ -30,7 +32,7 @@ DeliveryId = Annotated[int, Path(ge=1, le=INT64_MAX)]
     response_class=Response,
     responses={200: {"description": "Accepted"}, **problems(400, 401, 403, 404, 413, 503)},
 )
-async def webhook(channel: str, program_id: uuid.UUID, request: Request) -> Response:
+async def webhook(channel: ChannelName, program_id: uuid.UUID, request: Request) -> Response:
     """A provider's webhook, signed with the program's channel secret (see docs/channels.md).
     Forged or stale requests get 401 and are not stored; a duplicate is acknowledged and
     not processed again."""
@@ -42,7 +44,9 @@ async def webhook(channel: str, program_id: uuid.UUID, request: Request) -> Resp
     response_class=Response,
     responses={200: {"description": "The challenge"}, **problems(401, 404, 503)},
 )
-async def webhook_handshake(channel: str, program_id: uuid.UUID, request: Request) -> Response:
+async def webhook_handshake(
+    channel: ChannelName, program_id: uuid.UUID, request: Request
+) -> Response:
     """WhatsApp's subscription check: ``hub.challenge`` when ``hub.verify_token`` matches."""
     return await inbound.handshake(request, channel, program_id)
 
