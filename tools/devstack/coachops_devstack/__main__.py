@@ -35,19 +35,27 @@ def main() -> None:
         default=None,
         help="where logs and kubeconfigs go (default: a new temporary directory)",
     )
+    up.add_argument(
+        "--node",
+        action="store_true",
+        help=(
+            "also run a node (containerd, kubelet; docs/node.md) so dedicated runtimes run "
+            "as pods; the first run builds it and the image (minutes), later ones take ~5 s"
+        ),
+    )
     args = parser.parse_args()
     if importlib.util.find_spec("coachops_runtime") is None:
         sys.exit("the project is not installed: run `make up` (or scripts/bootstrap.sh)")
-    asyncio.run(_up(args.port, args.once, args.state_dir))
+    asyncio.run(_up(args.port, args.once, args.state_dir, args.node))
 
 
-async def _up(port: int, once: bool, state_dir: Path | None) -> None:
+async def _up(port: int, once: bool, state_dir: Path | None, node: bool = False) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     local = LocalStack(
-        api_port=port, state_dir=state_dir, ollama_host=os.environ.get("OLLAMA_HOST")
+        api_port=port, state_dir=state_dir, ollama_host=os.environ.get("OLLAMA_HOST"), node=node
     )
     try:
         await local.start()

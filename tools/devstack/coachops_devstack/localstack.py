@@ -22,6 +22,7 @@ import httpx
 from coachops_devstack.controlplane import controlplane_bin
 from coachops_devstack.crds import install_crds
 from coachops_devstack.kubeconfig import service_account_kubeconfig
+from coachops_devstack.node import NODE_IP, NodeStack, start_node_stack
 from coachops_devstack.ollama import (
     EMBEDDING_PARAMETERS,
     OllamaStack,
@@ -42,8 +43,17 @@ SYSTEM_NAMESPACE = "coachops-system"
 
 
 class LocalStack:
-    def __init__(self, api_port: int, state_dir: Path | None, ollama_host: str | None) -> None:
+    def __init__(
+        self,
+        api_port: int,
+        state_dir: Path | None,
+        ollama_host: str | None,
+        *,
+        node: bool = False,
+    ) -> None:
         self.api_port = api_port
+        self.with_node = node
+        self._node: NodeStack | None = None
         self.workdir = state_dir or new_workdir()
         self.ollama_host = ollama_host
         self.stack: Stack | None = None
@@ -81,6 +91,8 @@ class LocalStack:
         print(self.stack.timings.table(), flush=True)
         self.write_superuser_dsn()
         await self._start_ollama()
+        if self.with_node:
+            await self._start_node()
         install_crds(controlplane_bin("kubectl"), self.kubeconfig)
         await self._start_operator()
         await self._start_runtime()
@@ -127,6 +139,40 @@ class LocalStack:
             # the operator, as a program's model is in a cluster.
             await delete_model(client, self._ollama.instruct_model)
 
+    async def _start_node(self) -> None:
+        """A kubelet with containerd (docs/node.md), so dedicated runtimes run as pods."""
+        assert self.stack is not None
+        assert self.stack.cluster is not None
+        print("starting the node (the first run builds it and the image) ...", flush=True)
+        stores = {
+            "postgres": self.stack.postgres.port,
+            "redis": self.stack.redis.port,
+            "chroma": self.stack.chroma.port,
+        }
+        self._node = await start_node_stack(
+            self.workdir / "node-stack",
+            self.kubeconfig,
+            self.stack.cluster.api_port,
+            stores,
+        )
+        for what, seconds in self._node.timings.items():
+            print(f"  {what:<26}{seconds:6.2f} s", flush=True)
+
+    def _node_env(self) -> dict[str, str]:
+        """The operator's settings for dedicated runtimes on the node."""
+        keys = self.workdir / "jwt-keys"
+        keys.mkdir(exist_ok=True)
+        env = {"COACHOPS_OPERATOR_JWT_KEYS_DIR": str(keys)}
+        if self._node is not None:
+            env.update(
+                {
+                    "COACHOPS_OPERATOR_RUNTIME_IMAGE": self._node.image,
+                    "COACHOPS_OPERATOR_DATABASE_HOST": NODE_IP,
+                    "COACHOPS_OPERATOR_REDIS_HOST": NODE_IP,
+                }
+            )
+        return env
+
     def _store_env(self) -> dict[str, str]:
         assert self.stack is not None
         return {"PYTHONUNBUFFERED": "1", "KUBECONFIG": str(self.kubeconfig)}
@@ -157,6 +203,7 @@ class LocalStack:
             "COACHOPS_OPERATOR_MODEL_REGISTRY_INSECURE": "true",
             "COACHOPS_CHANNEL_KEY": self.channel_key,
             "COACHOPS_OPERATOR_WEBHOOK_BASE_URL": f"http://127.0.0.1:{self.api_port}",
+            **self._node_env(),
         }
         operator = ManagedProcess(
             "operator",
@@ -271,6 +318,7 @@ coachops local stack is up ({time.monotonic() - self.started:.1f} s).
   Mailpit:   {mail.url}/view/latest.html   (the newest e-mail; .txt for plain text)
              {mail.url}/api/v1/messages   (every e-mail, through Mailpit's API)
   Ollama:    {self.ollama_host or "not running"}
+  Node:      {self._node.image if self._node else "none (scripts/up.sh --node runs one)"}
   Logs:      {self.workdir / "logs"}
 
 Ctrl-C stops everything.
@@ -285,6 +333,8 @@ Ctrl-C stops everything.
                 await task
         if self._ollama is not None:
             self._ollama.stop()
+        if self._node is not None:
+            self._node.stop()
         if self.stack is not None:
             self.stack.stop()
 
