@@ -163,7 +163,8 @@ def upgrade() -> None:
         )
         """
     )
-    op.execute("CREATE INDEX channel_due_at ON channel_due (due_at)")
+    # The claim's order: an index scan that stops at the first claimable row, no sort.
+    op.execute("CREATE INDEX channel_due_at ON channel_due (due_at, delivery_id)")
     op.execute("CREATE INDEX channel_due_order ON channel_due (conversation_id, delivery_id)")
     op.execute("REVOKE ALL ON channel_due FROM PUBLIC")
     op.execute(
