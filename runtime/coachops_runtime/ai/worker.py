@@ -155,6 +155,7 @@ class ReplyPoller:
         self.stop = stop or asyncio.Event()
         self._listener: asyncpg.Connection | None = None
         self._warmed = False
+        self._running: set[asyncio.Task[None]] = set()
 
     async def close(self) -> None:
         if self._listener is not None:
@@ -194,7 +195,9 @@ class ReplyPoller:
         runs (or when stopping, once the jobs in flight are done)."""
         await self._listen()
         await self._warm()
-        running: set[asyncio.Task[None]] = set()
+        # Held by the poller, not this call: a failed claim (database gone) leaves the
+        # jobs in flight running and referenced, and the next poll goes on with them.
+        running = self._running
         handled = 0
         while True:
             self.wake.clear()
