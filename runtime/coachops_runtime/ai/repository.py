@@ -21,13 +21,18 @@ SELECT j.job_id, j.creator_id, j.program_id, j.conversation_id, j.end_user_id, j
        j.attempts, j.fallback_message_id, j.created_at, m.body AS message, v.ai_paused,
        c.name AS creator_name, p.name AS program_name, p.spec, p.deleted_at, u.display_name,
        u.time_zone, u.locale,
-       extract(epoch FROM clock_timestamp() - j.created_at) * 1000 AS queued_ms
+       extract(epoch FROM clock_timestamp() - j.created_at) * 1000 AS queued_ms,
+       coalesce(cm.summary, '') AS summary,
+       (SELECT count(*) FROM messages x
+        WHERE x.conversation_id = j.conversation_id AND x.author <> 'system'
+          AND x.message_id > coalesce(cm.through_message_id, 0)) AS unsummarized
 FROM reply_jobs j
 JOIN messages m ON m.message_id = j.message_id
 JOIN conversations v ON v.conversation_id = j.conversation_id
 JOIN programs p ON p.program_id = j.program_id
 JOIN creators c ON c.creator_id = j.creator_id
 JOIN end_users u ON u.end_user_id = j.end_user_id
+LEFT JOIN conversation_memory cm ON cm.conversation_id = j.conversation_id
 WHERE j.job_id = $1 AND j.state = 'pending'
 """
 # The turns before the message, newest first, in the conversation's order: a reply sits

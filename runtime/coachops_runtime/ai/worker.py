@@ -281,7 +281,6 @@ class ReplyPoller:
                 log.info("reply skipped", extra={**fields, "reason": reason})
                 return
             goals = await hooks.active_goals(session, job["end_user_id"], job["program_id"])
-            memory = await repo.memory(job["conversation_id"])
             history = await repo.history(
                 job["conversation_id"], job["message_id"], self.ai.memory_turns
             )
@@ -319,7 +318,7 @@ class ReplyPoller:
                 display_name=job["display_name"],
                 time_zone=job["time_zone"],
                 goals=goals,
-                summary=memory["summary"] if memory else "",
+                summary=job["summary"],
                 sources=sources,
                 history=[
                     Turn("user" if row["author"] == "end_user" else "assistant", row["body"])
@@ -386,6 +385,10 @@ class ReplyPoller:
                 "overhead_ms": round(timings["overhead_ms"], 2),
             },
         )
+        # The context read counted the messages the summary does not cover; the reply
+        # adds one. Most replies need no refresh and cost no query for it.
+        if job["unsummarized"] + 1 <= self.ai.memory_turns + self.ai.summary_every:
+            return
         try:
             await refresh_memory(self, creator_id, job, model, request.model)
         except (ProviderError, asyncpg.PostgresError, OSError) as error:
