@@ -30,6 +30,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -170,6 +171,10 @@ class Node:
         # On the namespace's loopback (this kernel has no dummy interfaces): local to the
         # namespace, reached by pods through the bridge's gateway.
         _run("ip", "-n", self.netns, "addr", "add", f"{NODE_IP}/32", "dev", "lo")
+        # A local connection to a ClusterIP needs a route before kube-proxy's DNAT picks the
+        # pod (then the kernel routes again, through the bridge); without one, connect()
+        # fails with "network unreachable". The namespace has no default route to use.
+        _run("ip", "-n", self.netns, "route", "add", SERVICE_CIDR, "dev", "lo")
         self.sockets.mkdir(parents=True, exist_ok=True)
         for controller in CGROUP_CONTROLLERS:
             base = Path("/sys/fs/cgroup") / controller
@@ -572,7 +577,9 @@ def _build(script: str) -> None:
         ["bash", script], cwd=REPO_ROOT, capture_output=True, text=True, timeout=1800
     )
     if done.returncode != 0:
-        raise ComponentError(f"{script} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+        log = Path(tempfile.mkstemp(prefix="coachops-build-", suffix=".log")[1])
+        log.write_text(done.stdout + "\n" + done.stderr)
+        raise ComponentError(f"{script} failed (whole output in {log}):\n{done.stderr[-2000:]}")
 
 
 async def start_node_stack(
@@ -588,12 +595,15 @@ async def start_node_stack(
         raise ComponentError(f"no node: {reason}")
     timings: dict[str, float] = {}
     started = time.monotonic()
-    await asyncio.gather(
-        asyncio.to_thread(_build, "scripts/build-node.sh"),
-        asyncio.to_thread(_build, "scripts/build-image.sh"),
-    )
+    # COACHOPS_NODE_IMAGE_DIR: an image build-image.sh made already (CI builds it once;
+    # a tree that others are editing would otherwise rebuild it for every run).
+    given = os.environ.get("COACHOPS_NODE_IMAGE_DIR", "")
+    builds = [asyncio.to_thread(_build, "scripts/build-node.sh")]
+    if not given:
+        builds.append(asyncio.to_thread(_build, "scripts/build-image.sh"))
+    await asyncio.gather(*builds)
     timings["builds (reused when cached)"] = time.monotonic() - started
-    image_dir = Path((cache_dir() / "images" / "latest").read_text().strip())
+    image_dir = Path(given or (cache_dir() / "images" / "latest").read_text().strip())
     registry_port = free_port()
     registry = ManagedProcess(
         "node-registry",
