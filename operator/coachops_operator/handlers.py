@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -56,6 +57,7 @@ DRIFT_INTERVAL = SETTINGS.drift_interval
 # kopf keeps the change handler's progress under status.kopf.progress.<id>; the drift
 # timer reads it there (drift_check.settled) to stay out until the handler is done.
 RECONCILE_ID = "reconcile"
+CREATOR_WAIT = 5.0  # seconds a new program's handler waits for its Creator to show Ready
 
 
 def _stores(memo: kopf.Memo) -> Stores:
@@ -169,6 +171,24 @@ def _program_count(creator_name: str, kwargs: Mapping[str, Any]) -> int:
     if index is None or namespace not in index:
         return 0
     return len(list(index[namespace]))
+
+
+async def _creator_settled(
+    namespace: str, kwargs: Mapping[str, Any], wait: float = CREATOR_WAIT
+) -> programs.CreatorSummary | None:
+    """The program's Creator from the index, given up to ``wait`` seconds to be Ready.
+
+    A program is often created right after its Creator turned Ready (its namespace and
+    quota are there only then), and kopf may not have indexed that change yet: waiting on
+    the live index a moment costs no request, where going ahead would write the program
+    as CreatorNotReady and make it Ready only on its timer, with a second status patch and
+    Event."""
+    deadline = time.monotonic() + wait
+    found = _creator_of(namespace, kwargs)
+    while (found is None or not found["ready"]) and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+        found = _creator_of(namespace, kwargs)
+    return found
 
 
 def _creator_of(namespace: str, kwargs: Mapping[str, Any]) -> programs.CreatorSummary | None:
@@ -300,7 +320,8 @@ async def sync_program(
 ) -> None:
     """Copy the program's configuration into PostgreSQL and check its every part."""
     namespace = namespace or ""
-    done = await programs.sync(_stores(memo), name, namespace, body, _creator_of(namespace, kwargs))
+    creator_ = await _creator_settled(namespace, kwargs)
+    done = await programs.sync(_stores(memo), name, namespace, body, creator_)
     for key, value in done.status.items():
         patch.status[key] = value
     if programs.changed(body, done.ready):

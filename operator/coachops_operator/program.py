@@ -105,7 +105,8 @@ async def sync(
 ) -> Outcome:
     """Create, update or resume: copy the program and check every part (measured)."""
     started = time.monotonic()
-    outcome = await evaluate(stores, name, namespace, body, creator, copy=True)
+    async with stores.program_gate:
+        outcome = await evaluate(stores, name, namespace, body, creator, copy=True)
     metrics.RECONCILE_SECONDS.labels("CoachingProgram").observe(time.monotonic() - started)
     metrics.RECONCILES.labels("CoachingProgram", outcome.result.value).inc()
     return outcome
@@ -119,8 +120,12 @@ async def recheck(
     creator: CreatorSummary | None,
 ) -> Outcome | None:
     """The timer's check (every part again; the row copied only when missing or behind).
-    Returns the outcome when the status changed, else None."""
-    outcome = await evaluate(stores, name, namespace, body, creator, copy=False)
+    Returns the outcome when the status changed, else None (also when it skipped the tick:
+    as many re-checks as ``stores.recheck_gate`` admits were running)."""
+    if stores.recheck_gate.locked():
+        return None
+    async with stores.recheck_gate:
+        outcome = await evaluate(stores, name, namespace, body, creator, copy=False)
     old = body.get("status") or {}
     if _same(old, outcome.status):
         return None

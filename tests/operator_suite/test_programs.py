@@ -53,7 +53,8 @@ async def _condition_is(
 async def _watch_percent(
     kube: Kube, creator: str, program: str, seen: list[int], stop: asyncio.Event
 ) -> None:
-    while not stop.is_set():
+    # Until told to stop and 100 was seen: the last poll may predate the final patch.
+    while not (stop.is_set() and seen and seen[-1] == 100):
         obj = await kube.program(creator, program)
         if obj is not None and "modelPullPercent" in obj.get("status", {}):
             percent = obj["status"]["modelPullPercent"]
@@ -104,7 +105,9 @@ async def test_two_programs_share_one_pull_and_report_rising_progress(
             assert obj["status"]["modelPullPercent"] == 100
     finally:
         stop.set()
-        await asyncio.gather(*watchers)
+        _, pending = await asyncio.wait(watchers, timeout=10)
+        for task in pending:
+            task.cancel()
 
     # One download of each blob, though two programs asked at the same time.
     gets = models.blob_gets(repository)
