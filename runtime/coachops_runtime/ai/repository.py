@@ -70,12 +70,17 @@ FROM conversations WHERE conversation_id = $1
 ON CONFLICT (reply_to) WHERE author = 'ai' AND reply_to IS NOT NULL DO NOTHING
 RETURNING message_id
 """
+# The AI reply and the conversation's touch in one statement (a data-modifying CTE runs
+# to completion whether or not its output is read).
+_STORE_REPLY = f"""
+WITH touched AS (
+    UPDATE conversations SET last_message_at = now(), ai_unavailable_since = NULL
+    WHERE conversation_id = $1 RETURNING conversation_id
+), inserted AS ({_INSERT_REPLY.strip()})
+SELECT message_id FROM inserted
+"""
 _EXISTING_REPLY = (
     "SELECT message_id FROM messages WHERE reply_to = $1 AND author = 'ai' AND reply_to IS NOT NULL"
-)
-_TOUCH = (
-    "UPDATE conversations SET last_message_at = now(), ai_unavailable_since = NULL"
-    " WHERE conversation_id = $1"
 )
 _FLAG = (
     "UPDATE conversations SET last_message_at = now(),"
@@ -83,7 +88,7 @@ _FLAG = (
 )
 _DONE = """
 UPDATE reply_jobs SET state = 'done', reply_message_id = $2, attempts = $3, last_error = NULL,
-    finished_at = now(), updated_at = now()
+    prompt = coalesce($4::jsonb, prompt), finished_at = now(), updated_at = now()
 WHERE job_id = $1 AND state = 'pending'
 """
 _SKIPPED = """
@@ -108,7 +113,6 @@ UPDATE reply_jobs SET state = 'failed', last_error = 'the job refers to rows thi
     || ' not have', finished_at = now(), updated_at = now()
 WHERE job_id = $1 AND state = 'pending'
 """
-_PROMPT = "UPDATE reply_jobs SET prompt = $2::jsonb, updated_at = now() WHERE job_id = $1"
 
 
 class JobRepository:
@@ -150,7 +154,7 @@ class JobRepository:
         (the unique index lets only one AI reply per inbound message exist)."""
         prompt_tokens, completion_tokens = usage if usage is not None else (None, None)
         stored = await self.session.scalar(
-            _INSERT_REPLY,
+            _STORE_REPLY,
             job["conversation_id"],
             job["message_id"],
             author,
@@ -160,9 +164,8 @@ class JobRepository:
             completion_tokens,
             model,
         )
-        if stored is None and author == "ai":
+        if stored is None:
             stored = await self.session.scalar(_EXISTING_REPLY, job["message_id"])
-        await self.session.execute(_TOUCH, job["conversation_id"])
         return int(stored)
 
     async def store_fallback(self, job: Any, body: str) -> int:
@@ -173,8 +176,17 @@ class JobRepository:
         await self.session.execute(_FLAG, job["conversation_id"])
         return int(message_id)
 
-    async def done(self, job_id: uuid.UUID, reply_id: int, attempts: int) -> None:
-        await self.session.execute(_DONE, job_id, reply_id, attempts)
+    async def done(
+        self,
+        job_id: uuid.UUID,
+        reply_id: int,
+        attempts: int,
+        prompt: dict[str, Any] | None = None,
+    ) -> None:
+        """Finish the job, keeping ``prompt`` (the debugging record) when given."""
+        await self.session.execute(
+            _DONE, job_id, reply_id, attempts, None if prompt is None else json.dumps(prompt)
+        )
 
     async def skipped(self, job_id: uuid.UUID, attempts: int, reason: str) -> None:
         await self.session.execute(_SKIPPED, job_id, attempts, reason)
@@ -196,9 +208,6 @@ class JobRepository:
         """Fail a pending job of this tenant whose context does not resolve; False when the
         tenant has no such pending job (another tenant's, or finished)."""
         return str(await self.session.execute(_ORPHANED, job_id)).endswith(" 1")
-
-    async def record_prompt(self, job_id: uuid.UUID, prompt: dict[str, Any]) -> None:
-        await self.session.execute(_PROMPT, job_id, json.dumps(prompt))
 
 
 # ---------------------------------------------------------------- the API

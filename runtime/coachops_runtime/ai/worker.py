@@ -363,16 +363,14 @@ class ReplyPoller:
                 usage=(usage.prompt_tokens, usage.completion_tokens),
                 model=request.model,
             )
-            await repo.done(job_id, reply_id, attempts)
             # Up to the last statement and the commit, which the record cannot hold.
             now = time.perf_counter()
             timings["store_ms"] = (now - lap) * 1000
             timings["claim_ms"] = claim_ms
             timings["total_ms"] = (now - started) * 1000 + claim_ms
             timings["overhead_ms"] = timings["total_ms"] - timings["model_ms"] - timings["embed_ms"]
-            await repo.record_prompt(
-                job_id, {**prompt.record(), "timings": {k: round(v, 3) for k, v in timings.items()}}
-            )
+            record = {**prompt.record(), "timings": {k: round(v, 3) for k, v in timings.items()}}
+            await repo.done(job_id, reply_id, attempts, record)
         await _publish(stream, DONE, {"message_id": reply_id, "citations": citations})
         log.info(
             "reply stored",
