@@ -141,6 +141,12 @@ class Postgres:
                 "max_connections=400",
                 "-c",
                 "shared_buffers=256MB",
+                # Parallel queries share memory through segments PostgreSQL names in
+                # /dev/shm by default; anything that remounts or empties /dev/shm (a node's
+                # container runtime, a cleanup) then fails every such query. The data
+                # directory is the harness's own.
+                "-c",
+                "dynamic_shared_memory_type=mmap",
             ],
             self.workdir / "postgres.log",
             user=user,
