@@ -67,6 +67,10 @@ class ProviderStandIns:
         or "ok" (handled as usual)."""
         self._faults.setdefault(provider, deque()).extend(answers)
 
+    def fail_clear(self) -> None:
+        """Forget the planned answers: every provider answers as usual again."""
+        self._faults.clear()
+
     def refuse_recipient(self, provider: str, to: str) -> None:
         """Every message to ``to`` fails as an invalid recipient does."""
         self._unreachable.add((provider, to))
