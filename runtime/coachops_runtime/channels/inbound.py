@@ -66,7 +66,7 @@ async def _raw(request: Request, public_base: str) -> HookRequest:
     )
 
 
-async def _verified_tenant(
+async def _wired_channel(
     request: Request, channel: str, program_id: uuid.UUID
 ) -> tuple[Runtime, Adapter, HookRequest, ChannelRepository, Tenant, Credentials]:
     channels = channels_of(request)
@@ -94,13 +94,13 @@ async def _verified_tenant(
 
 async def handshake(request: Request, channel: str, program_id: uuid.UUID) -> Response:
     """A provider's GET subscription check (WhatsApp's ``hub.verify_token``)."""
-    _, adapter, raw, _, _, credentials = await _verified_tenant(request, channel, program_id)
+    _, adapter, raw, _, _, credentials = await _wired_channel(request, channel, program_id)
     return Response(adapter.handshake(raw, credentials), media_type="text/plain")
 
 
 async def receive(request: Request, channel: str, program_id: uuid.UUID) -> Response:
     arrived = time.time()
-    runtime, adapter, raw, repo, tenant, credentials = await _verified_tenant(
+    runtime, adapter, raw, repo, tenant, credentials = await _wired_channel(
         request, channel, program_id
     )
     adapter.verify(raw, credentials, arrived)
