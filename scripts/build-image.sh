@@ -64,7 +64,10 @@ else
   mkdir -p "$out.partial"
   wheels="$out.partial/wheels"
   echo "image: wheels"
-  .venv/bin/python -m pip wheel --quiet --wheel-dir "$wheels" -c "$requirements" "$root"
+  # async-timeout: redis needs it on Python < 3.11.3; Debian's python3 is 3.11.2 while .venv's
+  # may be newer, so pip (which evaluates markers for .venv's interpreter) would leave it out.
+  .venv/bin/python -m pip wheel --quiet --wheel-dir "$wheels" -c "$requirements" "$root" \
+    "async-timeout>=4.0.3"
   rootfs="$work/rootfs-$key"
   rm -rf "$rootfs"
   echo "image: root filesystem (mmdebstrap)"
@@ -81,6 +84,9 @@ else
     --target "$lib" "$wheels"/*.whl
   chroot "$rootfs" python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash \
     /opt/coachops/lib >/dev/null
+  # Every command of the image must at least import with the image's own interpreter.
+  chroot "$rootfs" env PYTHONPATH=/opt/coachops/lib python3 -c \
+    "import coachops_runtime.app, coachops_runtime.worker.__main__, coachops_operator.handlers"
   echo "coachops:x:10001:10001:coachops:/nonexistent:/usr/sbin/nologin" >> "$rootfs/etc/passwd"
   echo "coachops:x:10001:" >> "$rootfs/etc/group"
   # What varies from one build to the next and is of no use at run time.

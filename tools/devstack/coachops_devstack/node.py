@@ -334,6 +334,7 @@ state = "{self.sockets / "state"}"
             "authorization": {"mode": "AlwaysAllow"},
             "failSwapOn": False,
             "resolvConf": str(resolv),
+            "podLogsDir": str(self.workdir / "pod-logs"),
             "serializeImagePulls": False,
             "evictionHard": {
                 "memory.available": "100Mi",
