@@ -278,3 +278,21 @@ async def test_a_model_not_yet_pulled_is_waited_for_not_failed(
     (document,) = await knowledge.documents(creator, "habits")
     assert document["state"] == "ready", document
     assert document["error"] is None
+
+
+async def test_one_poll_ingests_documents_side_by_side(
+    knowledge: Knowledge, poller: KnowledgePoller
+) -> None:
+    creator = await knowledge.creator("klanes")
+    await knowledge.program(creator, "habits")
+    for n in range(2):
+        pages = [documents.filler(300, n + page) for page in range(8)]
+        response = await knowledge.upload(
+            creator, "habits", f"{n}.pdf", documents.pdf(pages), "application/pdf"
+        )
+        assert response.status_code == 201
+    assert poller.settings.knowledge_concurrency == 2
+    assert await poller.poll() == 2
+    rows = await knowledge.superuser("SELECT state FROM knowledge_documents")
+    assert [r["state"] for r in rows] == ["ready", "ready"]
+    assert await poller.poll() == 0

@@ -84,26 +84,38 @@ class KnowledgePoller:
         await self.store.close()
 
     async def poll(self) -> int:
-        """Ingest due documents, up to ``knowledge_concurrency`` at once after the first."""
-        if not await self.ingest_one():
-            return 0
-        outcomes = await asyncio.gather(
-            *(self.ingest_one() for _ in range(self.settings.knowledge_concurrency - 1)),
-            return_exceptions=True,
-        )
+        """Ingest due documents, up to ``knowledge_concurrency`` at once; returns how many.
+
+        One lane claims first, so an idle poll costs one claim; once it holds a document
+        the other lanes start beside it (a document can take minutes).
+        """
+        claimed = asyncio.Event()
+        first = asyncio.ensure_future(self.ingest_one(claimed))
+        signal = asyncio.ensure_future(claimed.wait())
+        try:
+            await asyncio.wait({first, signal}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            signal.cancel()
+        if not claimed.is_set():
+            return int(await first)
+        lanes = [self.ingest_one() for _ in range(self.settings.knowledge_concurrency - 1)]
+        outcomes = await asyncio.gather(first, *lanes, return_exceptions=True)
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
-        return 1 + sum(1 for outcome in outcomes if outcome)
+        return sum(1 for outcome in outcomes if outcome)
 
-    async def ingest_one(self) -> bool:
-        """Claim one due document and handle it; False when none is due."""
+    async def ingest_one(self, claimed: asyncio.Event | None = None) -> bool:
+        """Claim one due document and handle it; False when none is due. ``claimed`` is
+        set once a document is held."""
         async with self.pool.acquire() as connection, connection.transaction():
             repo = IngestRepository(connection)
-            claimed = await repo.claim()
-            if claimed is None:
+            found = await repo.claim()
+            if found is None:
                 return False
-            creator_id, document_id = claimed
+            if claimed is not None:
+                claimed.set()
+            creator_id, document_id = found
             await repo.bind_tenant(creator_id)
             tenant_id_var.set(str(creator_id))
             row = await repo.work(document_id)
