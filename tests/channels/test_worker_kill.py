@@ -1,5 +1,6 @@
-"""The worker process killed (SIGKILL) while deliveries are in flight: after a restart
-every message reaches the provider exactly once, in order per conversation."""
+"""The worker process killed (SIGKILL), or PostgreSQL restarted, while deliveries are in
+flight: afterwards every message reaches the provider exactly once, in order per
+conversation."""
 
 from __future__ import annotations
 
@@ -7,7 +8,11 @@ import asyncio
 import sys
 from pathlib import Path
 
+import asyncpg
+import pytest
+
 from coachops_devstack.process import ManagedProcess
+from coachops_devstack.stack import Stack
 from coachops_runtime.channels.settings import ChannelSettings
 from coachops_runtime.kit.settings import Settings
 from tests.channels.conftest import Channeling
@@ -23,7 +28,7 @@ def _worker(
     env |= {
         "COACHOPS_CHANNEL_KEY": key.get_secret_value(),
         "COACHOPS_CHANNEL_TELEGRAM_API": channels.telegram_api,
-        "COACHOPS_CHANNEL_SEND_TIMEOUT_SECONDS": "20",
+        "COACHOPS_CHANNEL_SEND_TIMEOUT_SECONDS": "3",
         "COACHOPS_CHANNEL_RETRY_BASE_SECONDS": "0.05",
         "COACHOPS_CHANNEL_RETRY_MAX_SECONDS": "0.2",
         "COACHOPS_CHANNEL_CONCURRENCY": "4",
@@ -43,7 +48,7 @@ async def test_deliveries_survive_a_killed_worker(
     # No AI here: the reply jobs would add deliveries of their own.
     await channeling.rows("DELETE FROM reply_jobs WHERE program_id = $1", wired.program)
     standins = channeling.standins
-    standins.hang_seconds = 60
+    standins.hang_seconds = 30
     # The first request is answered; every later one hangs, so at the kill nothing is
     # between "accepted by the provider" and "committed" (a message in that gap would be
     # sent again: delivery is at least once, see docs/channels.md).
@@ -84,3 +89,47 @@ async def test_deliveries_survive_a_killed_worker(
     )
     assert {r["state"] for r in rows} == {"sent"}
     assert len(rows) == 12
+
+
+@pytest.mark.slow
+async def test_deliveries_survive_a_postgres_restart(
+    channeling: Channeling, runtime_settings: Settings, tmp_path: Path, stack: Stack
+) -> None:
+    wired = await channeling.setup("telegram")
+    senders = [channeling.sender(wired, n) for n in range(1, 4)]
+    for sender in senders:
+        await channeling.say(sender, "hello")
+    await channeling.rows("DELETE FROM reply_jobs WHERE program_id = $1", wired.program)
+    standins = channeling.standins
+    standins.hang_seconds = 30
+    standins.fail("telegram", "ok", *["hang"] * 3)
+    for n in range(3):
+        for sender in senders:
+            await channeling.creator_reply(sender, f"{sender.identity}-{n}")
+    worker = _worker(runtime_settings, channeling.settings, tmp_path, "worker")
+    worker.start()
+    try:
+        async with asyncio.timeout(60):
+            while standins.requests < 4:  # noqa: ASYNC110 - counts the stand-in's requests
+                await asyncio.sleep(0.05)
+        postgres = stack.postgres.process
+        assert postgres is not None
+        postgres.stop()
+        await asyncio.sleep(1)
+        postgres.start()
+        standins.fail_clear()
+        async with asyncio.timeout(120):
+            while True:
+                try:
+                    (row,) = await channeling.rows("SELECT count(*) AS n FROM channel_due")
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                    await asyncio.sleep(0.2)
+                    continue
+                if row["n"] == 0:
+                    break
+                await asyncio.sleep(0.1)
+    finally:
+        worker.stop()
+    for sender in senders:
+        texts = [r.text for r in channeling.received(sender)]
+        assert texts == [f"{sender.identity}-{n}" for n in range(3)], texts
