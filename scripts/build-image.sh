@@ -86,7 +86,7 @@ else
     /opt/coachops/lib >/dev/null
   # Every command of the image must at least import with the image's own interpreter.
   chroot "$rootfs" env PYTHONPATH=/opt/coachops/lib python3 -c \
-    "import coachops_runtime.app, coachops_runtime.worker.__main__, coachops_operator.handlers"
+    "import kopf, coachops_runtime.app, coachops_runtime.worker.__main__, coachops_operator.reconcile"
   echo "coachops:x:10001:10001:coachops:/nonexistent:/usr/sbin/nologin" >> "$rootfs/etc/passwd"
   echo "coachops:x:10001:" >> "$rootfs/etc/group"
   # What varies from one build to the next and is of no use at run time.
