@@ -33,7 +33,19 @@ _STREAM: dict[int | str, dict[str, Any]] = {
         "description": "Server-Sent Events: token (a piece of text), reset (drop the text so "
         "far), fallback (the provider is unavailable; JSON with the fallback text), done "
         "(JSON with message_id and citations). Event ids resume with Last-Event-ID.",
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        # One event (as clients and schemathesis parse the stream): its name, data and id.
+        "content": {
+            "text/event-stream": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "event": {"type": "string"},
+                        "data": {"type": "string"},
+                        "id": {"type": "string"},
+                    },
+                }
+            }
+        },
     }
 }
 
