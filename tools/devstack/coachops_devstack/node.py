@@ -90,19 +90,18 @@ def _run(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 
 def node_supported() -> str | None:
-    """Why a node cannot run here (None when it can): root, ip, runc, CNI, binaries."""
+    """Why a node cannot run here (None when it can): root and the Debian tools; the Go
+    binaries and the image are built by ``start_node_stack``."""
     if os.geteuid() != 0:
         return "the node needs root (network namespaces, cgroups, mounts)"
-    for tool in ("ip", "runc", "iptables"):
+    tools = ["ip", "nsenter", "runc", "iptables", "go"]
+    if not os.environ.get("COACHOPS_NODE_IMAGE_DIR"):
+        tools.append("mmdebstrap")
+    for tool in tools:
         if shutil.which(tool) is None:
-            return f"{tool} is missing (apt-get install iproute2 runc iptables)"
+            return f"{tool} is missing (apt-get install iproute2 runc iptables mmdebstrap)"
     if not Path("/usr/lib/cni/bridge").exists():
         return "CNI plugins are missing (apt-get install containernetworking-plugins)"
-    try:
-        for name in ("kubelet", "containerd", "imagebuilder", "pause"):
-            node_bin(name)
-    except FileNotFoundError as error:
-        return str(error)
     return None
 
 
