@@ -82,6 +82,10 @@ else
   lib="$rootfs/opt/coachops/lib"
   .venv/bin/python -m pip install --quiet --no-deps --no-index --no-compile \
     --target "$lib" "$wheels"/*.whl
+  # pip records where the project's wheel came from, with the wheel's hash (its zip entries
+  # carry the build time): the only bytes that differed between two builds of the same inputs.
+  rm -f "$lib"/coachops-*.dist-info/direct_url.json
+  sed -i '/direct_url.json/d' "$lib"/coachops-*.dist-info/RECORD
   chroot "$rootfs" python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash \
     /opt/coachops/lib >/dev/null
   # Every command of the image must at least import with the image's own interpreter.
