@@ -11,6 +11,14 @@ step() { printf '\n==> %s\n' "$*"; }
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || missing+=(postgresql)
+# The node (tests/node, make up --node): runc, CNI plugins, iptables for kube-proxy,
+# nsenter/ip for its network namespace, mmdebstrap for the image's root filesystem.
+command -v runc >/dev/null || missing+=(runc)
+[[ -x /usr/lib/cni/bridge ]] || missing+=(containernetworking-plugins)
+command -v iptables >/dev/null || missing+=(iptables)
+command -v mmdebstrap >/dev/null || missing+=(mmdebstrap)
+command -v nsenter >/dev/null || missing+=(util-linux)
+command -v ip >/dev/null || missing+=(iproute2)
 command -v go >/dev/null || { echo "Go is required (https://go.dev/doc/install)" >&2; exit 1; }
 if (( ${#missing[@]} )); then
   step "installing Debian packages: ${missing[*]}"
@@ -45,6 +53,8 @@ step "control-plane binaries"
 scripts/build-controlplane.sh
 step "Mailpit (the local SMTP server)"
 scripts/build-mailpit.sh
+step "the node: kubelet, kube-proxy, kube-scheduler, containerd"
+scripts/build-node.sh
 step "Ollama and the local model registry"
 scripts/build-ollama.sh
 scripts/build-registry.sh
