@@ -610,6 +610,21 @@ class Limits(CrdModel):
     )
 
 
+class Retention(CrdModel):
+    """How long the runtime keeps a program's conversation content."""
+
+    message_days: int = Field(
+        0,
+        ge=0,
+        le=36_500,
+        description=(
+            "Keep messages this many days, then the runtime's worker deletes them (whole UTC "
+            "days, in small batches); the daily analytics of those days are kept as totals. "
+            "0 keeps messages forever."
+        ),
+    )
+
+
 class SafetyResource(CrdModel):
     """A place an end user in crisis can turn to."""
 
@@ -707,6 +722,10 @@ class CoachingProgramSpec(CrdModel):
             "Safety: every end-user message is checked for crisis language and blocked "
             "topics before the AI coach replies."
         ),
+    )
+    retention: Retention = Field(
+        default_factory=Retention,
+        description="How long messages are kept; by default, forever.",
     )
 
 
