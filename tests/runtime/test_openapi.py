@@ -124,7 +124,9 @@ def schemathesis(base: str, token: str, report: Path, *extra: str) -> None:
             *extra,
         ],
         env={
-            **os.environ,
+            # The fuzzer is a tool, not code under test: it runs without coverage's start-up
+            # hook (a CI run once saw schemathesis crash while importing under it).
+            **{k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_PROCESS_")},
             "SCHEMATHESIS_HOOKS": "tests.runtime.hostile_input",
             "PYTHONPATH": os.pathsep.join(
                 filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])
