@@ -478,6 +478,28 @@ class KnowledgeSource(CrdModel):
 Channel = Literal["web", "telegram", "whatsapp", "sms", "email", "slack"]
 
 
+class WhatsAppTemplate(CrdModel):
+    """An approved WhatsApp message template, for replies outside the 24-hour window."""
+
+    name: str = Field(
+        min_length=1,
+        max_length=512,
+        pattern=r"^[a-z0-9_]+$",
+        description=(
+            "Name of a template approved for the WhatsApp Business account (lower-case "
+            "letters, digits and underscores). Its body must take one text parameter: the "
+            "reply, cut to 1,024 characters, goes there."
+        ),
+    )
+    language: str = Field(
+        "en",
+        min_length=2,
+        max_length=15,
+        pattern=r"^[a-z]{2,3}(_[A-Za-z0-9]{2,8})?$",
+        description="Language code the template was approved in, e.g. en or pt_BR.",
+    )
+
+
 class ChannelSpec(CrdModel):
     """One channel the coach talks on."""
 
@@ -487,7 +509,15 @@ class ChannelSpec(CrdModel):
                 cel(
                     "self.type == 'web' || has(self.secretRef)",
                     "every channel except web needs secretRef naming its credentials Secret",
-                )
+                ),
+                cel(
+                    "self.type != 'web' || !has(self.unknownSenders)",
+                    "unknownSenders applies to provider channels, not web",
+                ),
+                cel(
+                    "self.type == 'whatsapp' || !has(self.template)",
+                    "template applies to the whatsapp channel only",
+                ),
             ]
         }
     )
@@ -518,6 +548,23 @@ class ChannelSpec(CrdModel):
             "signing-secret; email: from-address, webhook-secret). The operator checks it "
             "(ChannelsReady names what is missing) and copies the keys, encrypted, into the "
             "database within 30 s of a change."
+        ),
+    )
+    unknown_senders: Literal["enrol", "ignore"] | None = Field(
+        None,
+        description=(
+            "What the runtime does with a message from a sender it has no identity for on "
+            "this channel: enrol (absent means enrol) creates an active end user, enrolled "
+            "in this program, and answers; ignore acknowledges the webhook and drops the "
+            "message."
+        ),
+    )
+    template: WhatsAppTemplate | None = Field(
+        None,
+        description=(
+            "whatsapp only: the approved template a reply is sent as when the end user last "
+            "wrote more than 24 hours ago (WhatsApp allows free-form text only within that "
+            "window). Without one such a reply is dead-lettered and can be retried."
         ),
     )
 

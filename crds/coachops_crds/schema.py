@@ -53,10 +53,12 @@ def _structural(node: Any, defs: dict[str, Any]) -> Any:
             for name, prop in out[key].items():
                 # An optional object defaults to {} so the apiserver fills in its own
                 # defaults (Pydantic's default_factory leaves no default in the schema).
+                # One with required fields of its own cannot be {}: it stays absent.
                 if (
                     prop.get("type") == "object"
                     and "properties" in prop
                     and "default" not in prop
+                    and not prop.get("required")
                     and name not in node.get("required", [])
                 ):
                     prop["default"] = {}

@@ -116,14 +116,15 @@ async def receive(request: Request, channel: str, program_id: uuid.UUID) -> Resp
     return Response(body, media_type=media_type)
 
 
-def _channel_setting(program: Any, channel: str, key: str, default: Any) -> Any:
+def _ignores_unknown_senders(program: Any, channel: str) -> bool:
+    """The channel's ``unknownSenders`` (CRD ChannelSpec): ``ignore``, or enrol (absent)."""
     spec = program["spec"]
     if isinstance(spec, str):
         spec = json.loads(spec)
     for entry in (spec or {}).get("channels") or ():
         if isinstance(entry, dict) and entry.get("type") == channel:
-            return entry.get(key, default)
-    return default
+            return entry.get("unknownSenders") == "ignore"
+    return False
 
 
 async def _one(
@@ -149,7 +150,7 @@ async def _one(
         return
     end_user = await repo.known_sender(program_id, channel, message.sender, message.address)
     if end_user is None:
-        if _channel_setting(program, channel, "unknownSenders", "enrol") == "ignore":
+        if _ignores_unknown_senders(program, channel):
             log.info("message of an unknown sender ignored", extra=fields)
             return
         end_user = await repo.enrol_sender(

@@ -23,7 +23,9 @@ from typing import Any
 
 import aiohttp
 import asyncpg
+from pydantic import BaseModel, ValidationError
 
+from coachops_crds.models import ChannelSpec
 from coachops_runtime.channels.adapter import Adapter, DeliveryError, Outgoing, Template
 from coachops_runtime.channels.credentials import CredentialsUnreadableError, decrypt
 from coachops_runtime.channels.deliveries import DeliveryRepository
@@ -49,14 +51,22 @@ class _StoppedError(Exception):
         self.state, self.reason = state, reason
 
 
+class _Channels(BaseModel):
+    """The channels of a stored program spec, read with the CRD's own model."""
+
+    channels: list[ChannelSpec] = []
+
+
 def _template(spec: Any, channel: str) -> Template | None:
     if isinstance(spec, str):
         spec = json.loads(spec)
-    for entry in (spec or {}).get("channels") or ():
-        if isinstance(entry, dict) and entry.get("type") == channel:
-            template = entry.get("template")
-            if isinstance(template, dict) and isinstance(template.get("name"), str):
-                return Template(template["name"], str(template.get("language") or "en"))
+    try:
+        wired = _Channels.model_validate({"channels": (spec or {}).get("channels") or []})
+    except ValidationError:
+        return None  # a spec the CRD would refuse names no usable template
+    for entry in wired.channels:
+        if entry.type == channel and entry.template is not None:
+            return Template(entry.template.name, entry.template.language)
     return None
 
 
