@@ -53,6 +53,8 @@ step "control-plane binaries"
 scripts/build-controlplane.sh
 step "Mailpit (the local SMTP server)"
 scripts/build-mailpit.sh
+step "Helm (charts/coachops)"
+scripts/build-helm.sh
 step "the node: kubelet, kube-proxy, kube-scheduler, containerd"
 scripts/build-node.sh
 step "Ollama and the local model registry"
