@@ -6,6 +6,7 @@ import uuid
 
 from fastapi import APIRouter, Depends, Response, status
 
+from coachops_runtime.audit import service as audit
 from coachops_runtime.auth import service
 from coachops_runtime.auth.dependencies import AccountDep, EndUsersWrite
 from coachops_runtime.auth.keys import TokensIssuedElsewhereError
@@ -130,7 +131,11 @@ async def password_reset_confirm(data: PasswordResetConfirm, session: SessionDep
 )
 async def create_api_key(data: ApiKeyCreate, context: AccountDep) -> ApiKeyCreated:
     """Create an API key for your backend. The key is shown once."""
-    return await service.create_api_key(context.session, context.creator_id, data)
+    created = await service.create_api_key(context.session, context.creator_id, data)
+    await audit.record(
+        context, "api_key.create", "api_key", created.api_key_id, {"scopes": sorted(data.scopes)}
+    )
+    return created
 
 
 @router.get("/v1/api-keys", response_model=list[ApiKeyPublic], responses=problems(401, 403, 429))
@@ -147,6 +152,7 @@ async def list_api_keys(context: AccountDep) -> list[ApiKeyPublic]:
 async def revoke_api_key(api_key_id: uuid.UUID, context: AccountDep) -> None:
     """Revoke an API key; it stops working at once."""
     await service.revoke_api_key(context.session, api_key_id)
+    await audit.record(context, "api_key.revoke", "api_key", api_key_id)
 
 
 @router.post(

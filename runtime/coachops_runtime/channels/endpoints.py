@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from coachops_runtime.audit import service as audit
 from coachops_runtime.auth.dependencies import ConversationsRead, ConversationsWrite
 from coachops_runtime.channels import inbound
 from coachops_runtime.channels.repository import ChannelRepository
@@ -90,4 +91,5 @@ async def retry_delivery(delivery_id: DeliveryId, context: ConversationsWrite) -
         if await repo.delivery(delivery_id) is None:
             raise NotFound("no such delivery")
         raise Conflict("only a dead delivery can be retried")
+    await audit.record(context, "delivery.retry", "delivery", delivery_id)
     return DeliveryPublic(**row)

@@ -28,6 +28,7 @@ from coachops_runtime.channels.adapter import Adapter, HookRequest, Inbound
 from coachops_runtime.channels.credentials import Credentials, decrypt
 from coachops_runtime.channels.repository import ChannelRepository
 from coachops_runtime.channels.state import channels_of
+from coachops_runtime.consent import service as consent
 from coachops_runtime.container import Runtime, runtime_of
 from coachops_runtime.conversations import service as conversations
 from coachops_runtime.conversations.repository import ConversationRepository
@@ -194,8 +195,14 @@ async def _keyword(
     repo = ChannelRepository(context.session)
     creator_id = context.tenant.creator_id
     if found.action != "help":
-        await repo.set_consent(
-            creator_id, context.end_user_id, channel, found.action == "start", message.address
+        await consent.record_change(
+            context.session,
+            creator_id,
+            context.end_user_id,
+            channel,
+            granted=found.action == "start",
+            address=message.address,
+            source="keyword_start" if found.action == "start" else "keyword_stop",
         )
     conversations_repo = ConversationRepository(context.session)
     conversation = await conversations_repo.find_or_create(

@@ -36,11 +36,6 @@ _NEW_IDENTITY = (
     " end_user_id, address) VALUES ($1, $2, $3, $4, $5, $6)"
     " ON CONFLICT DO NOTHING RETURNING end_user_id"
 )
-_CONSENT = (
-    "INSERT INTO consents (creator_id, end_user_id, channel, granted, address)"
-    " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (end_user_id, channel)"
-    " DO UPDATE SET granted = EXCLUDED.granted, address = EXCLUDED.address, updated_at = now()"
-)
 _COMPLIANCE = (
     "INSERT INTO channel_outbox (creator_id, program_id, conversation_id, end_user_id,"
     " channel, body, purpose) VALUES ($1, $2, $3, $4, $5, $6, 'compliance')"
@@ -108,16 +103,6 @@ class ChannelRepository:
             return found
         await self.session.execute(_ENROL, creator_id, end_user, program_id)
         return uuid.UUID(str(end_user))
-
-    async def set_consent(
-        self,
-        creator_id: uuid.UUID,
-        end_user_id: uuid.UUID,
-        channel: str,
-        granted: bool,
-        address: str,
-    ) -> None:
-        await self.session.execute(_CONSENT, creator_id, end_user_id, channel, granted, address)
 
     async def compliance_answer(
         self,

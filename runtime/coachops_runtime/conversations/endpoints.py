@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response, status
 
+from coachops_runtime.audit import service as audit
 from coachops_runtime.auth.dependencies import ConversationsRead, ConversationsWrite, EndUserDep
 from coachops_runtime.container import RuntimeDep
 from coachops_runtime.conversations import service
@@ -106,7 +107,9 @@ async def export_conversation(
 )
 async def pause_ai(conversation_id: uuid.UUID, context: ConversationsWrite) -> ConversationPublic:
     """Human takeover: the AI stops replying in this conversation."""
-    return await service.set_paused(context, conversation_id, True)
+    conversation = await service.set_paused(context, conversation_id, True)
+    await audit.record(context, "conversation.pause", "conversation", conversation_id)
+    return conversation
 
 
 @router.post(
@@ -116,7 +119,9 @@ async def pause_ai(conversation_id: uuid.UUID, context: ConversationsWrite) -> C
 )
 async def resume_ai(conversation_id: uuid.UUID, context: ConversationsWrite) -> ConversationPublic:
     """Hand the conversation back to the AI coach."""
-    return await service.set_paused(context, conversation_id, False)
+    conversation = await service.set_paused(context, conversation_id, False)
+    await audit.record(context, "conversation.resume", "conversation", conversation_id)
+    return conversation
 
 
 @router.post(
@@ -130,7 +135,12 @@ async def reply_as_creator(
 ) -> MessagePublic:
     """Reply to the end user as the creator. The reply is stored in the conversation, where
     ``GET /v1/me/messages`` shows it; delivery on the conversation's channel is planned."""
-    return await service.reply_as_creator(context, conversation_id, data.body)
+    message = await service.reply_as_creator(context, conversation_id, data.body)
+    await audit.record(
+        context, "conversation.reply", "conversation", conversation_id,
+        {"message_id": message.message_id},
+    )  # fmt: skip
+    return message
 
 
 @router.get("/v1/me", response_model=EndUserMe, responses=problems(401, 403, 404, 429))

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 from pydantic import Field
 
+from coachops_runtime.audit import service as audit
 from coachops_runtime.auth.dependencies import EndUsersRead, EndUsersWrite
 from coachops_runtime.endusers import service
 from coachops_runtime.endusers.schemas import (
@@ -36,7 +37,9 @@ router = APIRouter(prefix="/v1/end-users", tags=["end users"])
 )
 async def invite_end_user(data: EndUserCreate, context: EndUsersWrite) -> EndUserDetail:
     """Invite an end user (an invitation e-mail is queued when an e-mail is given)."""
-    return await service.invite(context, data)
+    detail = await service.invite(context, data)
+    await audit.record(context, "end_user.invite", "end_user", detail.end_user_id)
+    return detail
 
 
 @router.get("", response_model=Page[EndUserPublic], responses=problems(400, 401, 403, 429))
@@ -66,7 +69,15 @@ async def update_end_user(
     end_user_id: uuid.UUID, data: EndUserUpdate, context: EndUsersWrite
 ) -> EndUserDetail:
     """Update the profile (time zone, locale, names, ids)."""
-    return await service.update(context, end_user_id, data)
+    detail = await service.update(context, end_user_id, data)
+    await audit.record(
+        context,
+        "end_user.update",
+        "end_user",
+        end_user_id,
+        {"fields": sorted(data.model_fields_set)},
+    )
+    return detail
 
 
 @router.post(
@@ -79,7 +90,11 @@ async def enrol_end_user(
     end_user_id: uuid.UUID, data: EnrolmentCreate, context: EndUsersWrite
 ) -> EnrolmentPublic:
     """Enrol the end user in one of your programs."""
-    return await service.enrol(context, end_user_id, data.program_id)
+    enrolment = await service.enrol(context, end_user_id, data.program_id)
+    await audit.record(
+        context, "end_user.enrol", "end_user", end_user_id, {"program_id": str(data.program_id)}
+    )
+    return enrolment
 
 
 @router.delete(
@@ -92,6 +107,9 @@ async def unenrol_end_user(
 ) -> None:
     """Remove the end user from a program."""
     await service.unenrol(context, end_user_id, program_id)
+    await audit.record(
+        context, "end_user.unenrol", "end_user", end_user_id, {"program_id": str(program_id)}
+    )
 
 
 @router.put(
@@ -102,5 +120,14 @@ async def unenrol_end_user(
 async def set_consent(
     end_user_id: uuid.UUID, channel: Channel, data: ConsentUpdate, context: EndUsersWrite
 ) -> ConsentPublic:
-    """Record whether the end user agreed to be contacted on a channel."""
-    return await service.set_consent(context, end_user_id, channel, data)
+    """Record whether the end user agreed to be contacted on a channel; the change is
+    added to their consent history."""
+    consent = await service.set_consent(context, end_user_id, channel, data)
+    await audit.record(
+        context,
+        "end_user.consent",
+        "end_user",
+        end_user_id,
+        {"channel": channel, "granted": data.granted},
+    )
+    return consent

@@ -34,13 +34,6 @@ _ENROL = (
     " RETURNING program_id, status, enrolled_at"
 )
 _UNENROL = "DELETE FROM enrolments WHERE end_user_id = $1 AND program_id = $2 RETURNING program_id"
-_CONSENT = (
-    "INSERT INTO consents (creator_id, end_user_id, channel, granted, address)"
-    " VALUES ($1, $2, $3, $4, $5)"
-    " ON CONFLICT (end_user_id, channel) DO UPDATE SET granted = EXCLUDED.granted,"
-    " address = EXCLUDED.address, updated_at = now()"
-    " RETURNING channel, granted, address, updated_at"
-)
 _QUEUE_EMAIL = (
     "INSERT INTO email_outbox (creator_id, to_address, template, payload)"
     " VALUES ($1, $2, $3, CAST($4 AS jsonb))"
@@ -127,18 +120,6 @@ class EndUserRepository:
 
     async def unenrol(self, end_user_id: uuid.UUID, program_id: uuid.UUID) -> bool:
         return await self.session.one_or_none(_UNENROL, end_user_id, program_id) is not None
-
-    async def set_consent(
-        self,
-        creator_id: uuid.UUID,
-        end_user_id: uuid.UUID,
-        channel: str,
-        granted: bool,
-        address: str,
-    ) -> Any:
-        return await self.session.one_or_none(
-            _CONSENT, creator_id, end_user_id, channel, granted, address
-        )
 
     async def queue_email(
         self, creator_id: uuid.UUID, to_address: str, template: str, payload: str

@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from coachops_runtime.auth.dependencies import CreatorContext
+from coachops_runtime.consent import service as consent
 from coachops_runtime.endusers.repository import EndUserRepository
 from coachops_runtime.endusers.schemas import (
     Channel,
@@ -129,7 +130,14 @@ async def set_consent(
 ) -> ConsentPublic:
     repo = EndUserRepository(context.session)
     await _require_end_user(repo, end_user_id)
-    row = await repo.set_consent(
-        context.creator_id, end_user_id, channel, data.granted, data.address
+    row = await consent.record_change(
+        context.session,
+        context.creator_id,
+        end_user_id,
+        channel,
+        granted=data.granted,
+        address=data.address,
+        source="creator",
+        actor_id=context.api_key_id or context.account_id,
     )
     return ConsentPublic(**row)

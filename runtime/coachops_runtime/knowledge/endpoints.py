@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
 
+from coachops_runtime.audit import service as audit
 from coachops_runtime.auth.dependencies import ProgramsRead, ProgramsWrite
 from coachops_runtime.auth.schemas import Accepted
 from coachops_runtime.container import RuntimeDep
@@ -48,6 +49,9 @@ async def upload_document(
     )
     if not created:
         response.status_code = status.HTTP_200_OK
+    await audit.record(
+        context, "knowledge.upload", "document", document.document_id, {"program": name}
+    )
     return document
 
 
@@ -82,4 +86,5 @@ async def delete_document(
     """Delete an uploaded document: it leaves the list at once, its chunks leave the
     program's collection when the worker gets to it."""
     await service.delete(context, name, document_id)
+    await audit.record(context, "knowledge.delete", "document", document_id, {"program": name})
     return Accepted(detail="deleted; the worker removes its chunks from the collection")

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response, status
 
+from coachops_runtime.audit import service as audit
 from coachops_runtime.auth.dependencies import ProgramsRead, ProgramsWrite
 from coachops_runtime.auth.schemas import Accepted
 from coachops_runtime.container import RuntimeDep
@@ -36,6 +37,7 @@ async def create_program(
 ) -> ProgramPublic:
     """Create a CoachingProgram in your namespace; poll ``status_url`` until Ready."""
     program = await service.create(runtime.kube, context, data)
+    await audit.record(context, "program.create", "program", program.name)
     response.headers["Location"] = program.status_url
     return program
 
@@ -77,6 +79,9 @@ async def update_program(
 ) -> ProgramPublic:
     """Change fields of the program's spec; the operator applies the change."""
     program = await service.update(runtime.kube, context, name, data)
+    await audit.record(
+        context, "program.update", "program", name, {"fields": sorted(data.model_fields_set)}
+    )
     response.headers["Location"] = program.status_url
     return program
 
@@ -92,5 +97,6 @@ async def delete_program(
 ) -> Accepted:
     """Delete the program; the operator cleans up behind it."""
     await service.delete(runtime.kube, context, name)
+    await audit.record(context, "program.delete", "program", name)
     response.headers["Location"] = service.status_url(name)
     return Accepted(detail="deletion requested; the operator removes the program")

@@ -1,0 +1,47 @@
+"""A person's consent history: for the creator, and for the end user themselves."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from coachops_runtime.auth.dependencies import EndUserDep, EndUsersRead
+from coachops_runtime.consent import service
+from coachops_runtime.consent.schemas import ConsentEventPublic
+from coachops_runtime.endusers.repository import EndUserRepository
+from coachops_runtime.kit.errors import NotFound, problems
+from coachops_runtime.kit.pagination import CursorQuery, Page
+
+router = APIRouter(tags=["consent"])
+
+Limit = Annotated[int, Query(ge=1, le=200)]
+
+
+@router.get(
+    "/v1/end-users/{end_user_id}/consent-history",
+    response_model=Page[ConsentEventPublic],
+    responses=problems(400, 401, 403, 404, 429),
+)
+async def end_user_consent_history(
+    end_user_id: uuid.UUID, context: EndUsersRead, cursor: CursorQuery = None, limit: Limit = 50
+) -> Page[ConsentEventPublic]:
+    """Every consent change of one end user, on every channel, oldest first."""
+    if await EndUserRepository(context.session).get(end_user_id) is None:
+        raise NotFound("no such end user")
+    return await service.history_page(context.session, end_user_id, limit=limit, cursor=cursor)
+
+
+@router.get(
+    "/v1/me/consent-history",
+    response_model=Page[ConsentEventPublic],
+    responses=problems(400, 401, 403, 429),
+)
+async def my_consent_history(
+    context: EndUserDep, cursor: CursorQuery = None, limit: Limit = 50
+) -> Page[ConsentEventPublic]:
+    """Every change of your consent to be contacted, on every channel, oldest first."""
+    return await service.history_page(
+        context.session, context.end_user_id, limit=limit, cursor=cursor
+    )
