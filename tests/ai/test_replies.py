@@ -113,6 +113,12 @@ async def test_message_gets_one_streamed_reply_with_persona_and_citation(
     assert (row["program"], row["replies"]) == ("sleep", 1)
     assert row["prompt_tokens"] == usage["prompt_tokens"]
     assert row["completion_tokens"] == usage["completion_tokens"]
+    month = (await coaching.client.get("/v1/creator/usage", headers=creator.headers)).json()
+    assert month["ai"] == {
+        "replies": 1,
+        "prompt_tokens": usage["prompt_tokens"],
+        "completion_tokens": usage["completion_tokens"],
+    }
 
 
 async def test_second_message_sees_the_first_exchange_and_memory_is_summarized(

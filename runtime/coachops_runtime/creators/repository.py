@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from coachops_runtime.kit.db import Session
@@ -12,6 +13,13 @@ _TENANT_FOR_NAME = "SELECT tenant_for_name($1)"
 _COUNTS = (
     "SELECT (SELECT count(*) FROM programs WHERE deleted_at IS NULL) AS programs,"
     " (SELECT count(*) FROM end_users) AS end_users"
+)
+
+# AI replies since the start of the month ($1); messages_program_day serves the range.
+_AI_USAGE = (
+    "SELECT count(*) AS replies, coalesce(sum(prompt_tokens), 0) AS prompt_tokens,"
+    " coalesce(sum(completion_tokens), 0) AS completion_tokens"
+    " FROM messages WHERE author = 'ai' AND created_at >= $1"
 )
 
 
@@ -29,3 +37,6 @@ class CreatorRepository:
 
     async def counts(self) -> Any:
         return await self.session.one_or_none(_COUNTS)
+
+    async def ai_usage(self, since: datetime) -> Any:
+        return await self.session.one_or_none(_AI_USAGE, since)

@@ -39,6 +39,15 @@ class CreatorPublic(BaseModel):
     suspended: bool
 
 
+class AiUsagePublic(BaseModel):
+    """The AI replies generated this month (UTC) and the tokens they took, all programs
+    together (``GET /v1/creator/usage/ai`` breaks them down per program and month)."""
+
+    replies: int
+    prompt_tokens: int
+    completion_tokens: int
+
+
 class UsagePublic(BaseModel):
     """Consumption against the plan this month."""
 
@@ -51,3 +60,4 @@ class UsagePublic(BaseModel):
     max_programs: int
     end_users: int
     max_end_users: int
+    ai: AiUsagePublic

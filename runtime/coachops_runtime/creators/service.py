@@ -10,7 +10,13 @@ from coachops_crds.constants import creator_namespace, tenant_redis_prefix
 from coachops_crds.models import Plan
 from coachops_runtime.container import Runtime
 from coachops_runtime.creators.repository import CreatorRepository
-from coachops_runtime.creators.schemas import CreatorPublic, PlanPublic, Tenant, UsagePublic
+from coachops_runtime.creators.schemas import (
+    AiUsagePublic,
+    CreatorPublic,
+    PlanPublic,
+    Tenant,
+    UsagePublic,
+)
 from coachops_runtime.kit.db import Session
 from coachops_runtime.kit.ratelimit import CacheUnavailableError, Limiter
 
@@ -65,17 +71,21 @@ def public(tenant: Tenant) -> CreatorPublic:
 
 
 async def usage(session: Session, limiter: Limiter, tenant: Tenant) -> UsagePublic:
-    counts = await CreatorRepository(session).counts()
+    repository = CreatorRepository(session)
+    counts = await repository.counts()
+    month = datetime.now(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    ai = await repository.ai_usage(month)
     try:
         used: int | None = await limiter.quota_used(month_key(tenant))
     except CacheUnavailableError:
         used = None
     return UsagePublic(
-        month=f"{datetime.now(UTC):%Y-%m}",
+        month=f"{month:%Y-%m}",
         messages_used=used,
         messages_per_month=tenant.plan.messages_per_month,
         programs=int(counts["programs"]) if counts else 0,
         max_programs=tenant.plan.max_programs,
         end_users=int(counts["end_users"]) if counts else 0,
         max_end_users=tenant.plan.max_end_users,
+        ai=AiUsagePublic(**ai),
     )
