@@ -19,6 +19,8 @@ command -v iptables >/dev/null || missing+=(iptables)
 command -v mmdebstrap >/dev/null || missing+=(mmdebstrap)
 command -v nsenter >/dev/null || missing+=(util-linux)
 command -v ip >/dev/null || missing+=(iproute2)
+# tests/widget: the chat widget in a real browser (Playwright drives this chromium).
+command -v chromium >/dev/null || missing+=(chromium)
 command -v go >/dev/null || { echo "Go is required (https://go.dev/doc/install)" >&2; exit 1; }
 if (( ${#missing[@]} )); then
   step "installing Debian packages: ${missing[*]}"
