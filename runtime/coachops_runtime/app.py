@@ -11,9 +11,11 @@ from fastapi import FastAPI
 from coachops_runtime.ai.endpoints import router as ai_router
 from coachops_runtime.ai.safety.endpoints import router as safety_router
 from coachops_runtime.analytics.endpoints import router as analytics_router
+from coachops_runtime.audit.endpoints import router as audit_router
 from coachops_runtime.auth.dependencies import BEARER_SCHEME, bearer_routes
 from coachops_runtime.auth.endpoints import router as auth_router
 from coachops_runtime.channels.endpoints import router as channels_router
+from coachops_runtime.consent.endpoints import router as consent_router
 from coachops_runtime.container import Runtime
 from coachops_runtime.conversations.endpoints import router as conversations_router
 from coachops_runtime.creators.endpoints import router as creators_router
@@ -26,8 +28,6 @@ from coachops_runtime.kit.settings import Settings
 from coachops_runtime.kit.transaction import TransactionMiddleware
 from coachops_runtime.knowledge.endpoints import router as knowledge_router
 from coachops_runtime.programs.endpoints import router as programs_router
-from coachops_runtime.widget.cors import WidgetCors
-from coachops_runtime.widget.endpoints import router as widget_router
 
 DESCRIPTION = """\
 The coachops creator hub and end-user API. Every request runs under its caller's tenant,
@@ -66,7 +66,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(TransactionMiddleware)  # inside: ends the transaction first
-    app.add_middleware(WidgetCors)  # CORS of /v1/me for the widget's pages, per program
     app.add_middleware(RequestMiddleware)
     # The routes go straight onto the app's router: include_router() keeps each router as a
     # lazily resolved branch, whose matching cost ~30 % of a request's CPU (measured with
@@ -82,9 +81,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ai_router,
         creators_router,
         analytics_router,
+        audit_router,
+        consent_router,
         auth_router,
         channels_router,
-        widget_router,
         health_router,
     ):
         app.router.routes.extend(router.routes)
