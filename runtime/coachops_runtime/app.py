@@ -28,6 +28,8 @@ from coachops_runtime.kit.settings import Settings
 from coachops_runtime.kit.transaction import TransactionMiddleware
 from coachops_runtime.knowledge.endpoints import router as knowledge_router
 from coachops_runtime.programs.endpoints import router as programs_router
+from coachops_runtime.widget.cors import WidgetCors
+from coachops_runtime.widget.endpoints import router as widget_router
 
 DESCRIPTION = """\
 The coachops creator hub and end-user API. Every request runs under its caller's tenant,
@@ -66,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(TransactionMiddleware)  # inside: ends the transaction first
+    app.add_middleware(WidgetCors)  # CORS of /v1/me for the widget's pages, per program
     app.add_middleware(RequestMiddleware)
     # The routes go straight onto the app's router: include_router() keeps each router as a
     # lazily resolved branch, whose matching cost ~30 % of a request's CPU (measured with
@@ -85,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         consent_router,
         auth_router,
         channels_router,
+        widget_router,
         health_router,
     ):
         app.router.routes.extend(router.routes)

@@ -1,0 +1,1 @@
+"""The web channel's embeddable chat widget: its script and the CORS of the end-user API."""
