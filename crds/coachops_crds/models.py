@@ -518,6 +518,10 @@ class ChannelSpec(CrdModel):
                     "self.type == 'whatsapp' || !has(self.template)",
                     "template applies to the whatsapp channel only",
                 ),
+                cel(
+                    "self.type == 'web' || !has(self.allowedOrigins)",
+                    "allowedOrigins applies to the web channel only",
+                ),
             ]
         }
     )
@@ -565,6 +569,27 @@ class ChannelSpec(CrdModel):
             "whatsapp only: the approved template a reply is sent as when the end user last "
             "wrote more than 24 hours ago (WhatsApp allows free-form text only within that "
             "window). Without one such a reply is dead-lettered and can be retried."
+        ),
+    )
+    allowed_origins: (
+        list[
+            Annotated[
+                str,
+                Field(
+                    max_length=300,
+                    pattern=r"^https?://([a-z0-9]([-a-z0-9.]*[a-z0-9])?|\[[0-9a-f:.]+\])(:[0-9]{1,5})?$",
+                ),
+            ]
+        ]
+        | None
+    ) = Field(
+        None,
+        max_length=20,
+        description=(
+            "web only: origins (scheme://host[:port], lower case, no path) of the pages that "
+            "embed the chat widget. Browsers on these pages may call the end-user API "
+            "(/v1/me, CORS); a call from a page on any other origin is refused with 403. "
+            "Absent or empty: no page on another origin may."
         ),
     )
 
