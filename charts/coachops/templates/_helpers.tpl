@@ -4,10 +4,29 @@ namespace to the ServiceAccount coachops-system/coachops-runtime and admits traf
 coachops-system only (coachops_crds.constants), so a second, renamed copy could not work.
 */}}
 
-{{/* Refuse a namespace the operator's tenants would not trust. */}}
-{{- define "coachops.checkNamespace" -}}
+{{/*
+Checks across values that values.schema.json cannot express, each failing with what to
+change: the namespace the operator's tenants trust, and values the pods would refuse.
+*/}}
+{{- define "coachops.validate" -}}
 {{- if ne .Release.Namespace "coachops-system" -}}
 {{- fail (printf "coachops must be installed in the namespace coachops-system (got %q): tenant namespaces admit traffic from coachops-system and bind its ServiceAccount coachops-system/coachops-runtime. Use: helm install coachops charts/coachops --namespace coachops-system" .Release.Namespace) -}}
+{{- end -}}
+{{- $scaling := .Values.runtime.autoscaling -}}
+{{- if and $scaling.enabled (lt (int $scaling.maxReplicas) (int $scaling.minReplicas)) -}}
+{{- fail (printf "runtime.autoscaling.maxReplicas (%d) must be at least runtime.autoscaling.minReplicas (%d)" (int $scaling.maxReplicas) (int $scaling.minReplicas)) -}}
+{{- end -}}
+{{- if and .Values.smtp.existingSecret (eq .Values.smtp.tls "none") -}}
+{{- fail "smtp.existingSecret is set but smtp.tls is none: the password would travel in clear and the runtime refuses to start; set smtp.tls to starttls or tls" -}}
+{{- end -}}
+{{- $op := .Values.operator -}}
+{{- if and $op.pdb.enabled (not (kindIs "string" $op.pdb.minAvailable)) (ge (int $op.pdb.minAvailable) (int $op.replicas)) -}}
+{{- fail (printf "operator.pdb.minAvailable (%d) must be below operator.replicas (%d), or no node running the operator could ever be drained" (int $op.pdb.minAvailable) (int $op.replicas)) -}}
+{{- end -}}
+{{- $rt := .Values.runtime -}}
+{{- $fewest := ternary $scaling.minReplicas $rt.replicas $scaling.enabled -}}
+{{- if and $rt.pdb.enabled (not (kindIs "string" $rt.pdb.minAvailable)) (ge (int $rt.pdb.minAvailable) (int $fewest)) -}}
+{{- fail (printf "runtime.pdb.minAvailable (%d) must be below the runtime's replicas (%d), or no node running the runtime could ever be drained" (int $rt.pdb.minAvailable) (int $fewest)) -}}
 {{- end -}}
 {{- end -}}
 
