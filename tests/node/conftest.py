@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
-from coachops_devstack.node import NODE_IP, Node, node_supported, start_node_stack
+from coachops_devstack.node import Node, node_supported, start_node_stack
 from coachops_devstack.stack import Stack
 from coachops_runtime.auth.keys import generate_key_file
 from tests.conftest import Cluster
-from tests.operator_suite.conftest import Operator
+from tests.node.operator_pods import LEASE_SECONDS, OperatorPods, at_node, install, uninstall
 from tests.operator_suite.conftest import crds as crds  # the CRDs, applied once
 
 
@@ -58,21 +59,34 @@ def platform_keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="package")
 async def node_operator(
     stack: Stack, cluster: Cluster, crds: None, node: NodeHandle, platform_keys: Path
-) -> AsyncIterator[Operator]:
-    """The operator as a process, its dedicated runtimes on the node: stores at the node's
-    address (relayed to the stack's loopback ports), the built image, the platform keys."""
-    handle = Operator(
-        stack,
+) -> AsyncIterator[OperatorPods]:
+    """The operator as two pods from manifests/operator/ and the built image, its
+    dedicated runtimes beside them: every store at the node's address (relayed to the
+    stack's loopback ports), the platform's public keys from a Secret."""
+    database = at_node(stack.postgres.operator_dsn)
+    redis = at_node(stack.redis.url)
+    channel_key = Fernet.generate_key().decode()
+    handle = await install(
         cluster,
-        {
+        node.node,
+        node.image,
+        secrets={
+            "COACHOPS_OPERATOR_DATABASE_URL": database,
+            "COACHOPS_OPERATOR_REDIS_URL": redis,
+            "COACHOPS_CHANNEL_KEY": channel_key,
+            "COACHOPS_OPERATOR_CHANNEL_KEY": channel_key,
+        },
+        keys_dir=platform_keys,
+        env={
+            "COACHOPS_OPERATOR_CHROMA_URL": at_node(stack.chroma.url),
+            "COACHOPS_OPERATOR_OLLAMA_URL": "",
             "COACHOPS_OPERATOR_RUNTIME_IMAGE": node.image,
-            "COACHOPS_OPERATOR_DATABASE_HOST": NODE_IP,
-            "COACHOPS_OPERATOR_REDIS_HOST": NODE_IP,
-            "COACHOPS_OPERATOR_JWT_KEYS_DIR": str(platform_keys),
+            "COACHOPS_OPERATOR_LEASE_SECONDS": str(LEASE_SECONDS),
+            "COACHOPS_OPERATOR_DRIFT_INTERVAL": "5",
         },
     )
-    await handle.start()
+    node.figures.update(handle.figures)
     try:
         yield handle
     finally:
-        handle.stop()
+        await uninstall(handle)

@@ -21,7 +21,8 @@ from coachops_runtime.app import create_app
 from coachops_runtime.kit.settings import Settings
 from tests.conftest import Cluster
 from tests.node.conftest import NodeHandle
-from tests.operator_suite.conftest import Kube, Operator, condition, eventually
+from tests.node.operator_pods import OperatorPods
+from tests.operator_suite.conftest import Kube, condition, eventually
 
 PASSWORD = "correct horse battery staple"
 RUNTIME_READY_TIMEOUT = 180  # the first pull unpacks the whole image
@@ -109,7 +110,7 @@ async def ready_pods(cluster: Cluster, namespace: str) -> list[client.V1Pod]:
 
 @pytest.fixture(scope="module")
 async def dedicated(
-    node_operator: Operator, cluster: Cluster, node: NodeHandle
+    node_operator: OperatorPods, cluster: Cluster, node: NodeHandle
 ) -> AsyncIterator[tuple[str, float]]:
     """One dedicated Creator for the module; the seconds from create to RuntimeReady."""
     kube = Kube(cluster)

@@ -161,6 +161,7 @@ class Node:
         await self._push_pause()
         await asyncio.gather(self._kubelet(), self._scheduler())
         if self.kube_proxy:
+            await asyncio.to_thread(self._kubernetes_endpoint)
             await self._kube_proxy()
         self.timings["node total"] = time.monotonic() - started
 
@@ -188,21 +189,39 @@ class Node:
         node_pairs = [
             f"tcp:127.0.0.1:{self.api_port}=unix:{self.sockets}/api.sock",
             f"tcp:127.0.0.1:{self.registry_port}=unix:{self.sockets}/registry.sock",
+            # Pods reach the apiserver at the node's address (the `kubernetes` Service's
+            # endpoint, _kubernetes_endpoint): a pod's loopback is its own.
+            f"tcp:{NODE_IP}:{self.api_port}=unix:{self.sockets}/api.sock",
         ]
         for name, port in self.stores.items():
             host_pairs.append(f"unix:{self.sockets}/{name}.sock=tcp:127.0.0.1:{port}")
             node_pairs.append(f"tcp:{NODE_IP}:{port}=unix:{self.sockets}/{name}.sock")
+        await self._relay_pair("relay", host_pairs, node_pairs)
+
+    async def _relay_pair(self, name: str, host_pairs: list[str], node_pairs: list[str]) -> None:
         relay = [sys.executable, "-m", "coachops_devstack.relay"]
-        for name, argv in (
-            ("relay-host", [*relay, *host_pairs]),
-            ("relay-node", self._in_netns(*relay, *node_pairs)),
+        for side, argv in (
+            (f"{name}-host", [*relay, *host_pairs]),
+            (f"{name}-node", self._in_netns(*relay, *node_pairs)),
         ):
-            process = self._process(name, argv)
+            process = self._process(side, argv)
 
             async def ready(process: ManagedProcess = process) -> bool:
                 return "relay ready" in process.log_tail(5)
 
             await process.wait_ready(ready, timeout=30)
+
+    async def expose(self, name: str, port: int) -> str:
+        """Make host loopback ``port`` reachable from pods at ``NODE_IP`` on the same port
+        (a store started after the node, such as Ollama); returns ``host:port`` for pods."""
+        sock = f"{self.sockets}/{name}.sock"
+        await self._relay_pair(
+            f"relay-{name}",
+            [f"unix:{sock}=tcp:127.0.0.1:{port}"],
+            [f"tcp:{NODE_IP}:{port}=unix:{sock}"],
+        )
+        self.stores[name] = port
+        return f"{NODE_IP}:{port}"
 
     def _containerd_config(self) -> Path:
         root = self.workdir / "containerd"
@@ -437,6 +456,37 @@ state = "{self.sockets / "state"}"
 
         self.timings["kube-proxy"] = await process.wait_ready(ready, timeout=60, interval=0.5)
 
+    def _kubernetes_endpoint(self) -> None:
+        """The `kubernetes` Service (10.0.0.1:443, what pods' in-cluster clients use) has
+        no endpoint: the apiserver advertises 127.0.0.1, and writes none for a loopback
+        address. This EndpointSlice names the node's address, where a relay leads to the
+        apiserver; its serving certificate names 10.0.0.1, so clients verify it as usual.
+        Managed by neither the EndpointSlice controller nor the mirroring one (the
+        Service has no selector and the label names this harness)."""
+        slice_ = {
+            "apiVersion": "discovery.k8s.io/v1",
+            "kind": "EndpointSlice",
+            "metadata": {
+                "name": "kubernetes-coachops-node",
+                "namespace": "default",
+                "labels": {
+                    "kubernetes.io/service-name": "kubernetes",
+                    "endpointslice.kubernetes.io/managed-by": "coachops-devstack",
+                },
+            },
+            "addressType": "IPv4",
+            "endpoints": [{"addresses": [NODE_IP], "conditions": {"ready": True}}],
+            "ports": [{"name": "https", "port": self.api_port, "protocol": "TCP"}],
+        }
+        subprocess.run(
+            [str(_kubectl()), f"--kubeconfig={self.kubeconfig}", "apply", "-f", "-"],
+            input=json.dumps(slice_),
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+
     # ------------------------------------------------------------------ reaching pods
 
     async def forward(self, host: str, port: int) -> int:
@@ -445,20 +495,11 @@ state = "{self.sockets / "state"}"
         self._forwards += 1
         sock = f"{self.sockets}/fwd{self._forwards}.sock"
         local = free_port()
-        relay = [sys.executable, "-m", "coachops_devstack.relay"]
-        for name, argv in (
-            (
-                f"forward{self._forwards}-node",
-                self._in_netns(*relay, f"unix:{sock}=tcp:{host}:{port}"),
-            ),
-            (f"forward{self._forwards}-host", [*relay, f"tcp:127.0.0.1:{local}=unix:{sock}"]),
-        ):
-            process = self._process(name, argv)
-
-            async def ready(process: ManagedProcess = process) -> bool:
-                return "relay ready" in process.log_tail(5)
-
-            await process.wait_ready(ready, timeout=30)
+        await self._relay_pair(
+            f"forward{self._forwards}",
+            [f"tcp:127.0.0.1:{local}=unix:{sock}"],
+            [f"unix:{sock}=tcp:{host}:{port}"],
+        )
         return local
 
     def memory(self) -> dict[str, int]:
