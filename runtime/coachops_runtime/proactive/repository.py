@@ -1,0 +1,216 @@
+"""Proactive queries, under the schedule's tenant (the scheduler binds it after the claim,
+a request is bound to its caller). Times are parameters from the engine's clock."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from coachops_runtime.kit.db import Session
+
+# SECURITY DEFINER (migration 0010): a batch of due schedules of any tenant, locked (SKIP
+# LOCKED) until the transaction ends.
+CLAIM = "SELECT creator_id, schedule_id FROM claim_proactive($1, $2)"
+
+_CONTEXT = """
+SELECT s.schedule_id, s.program_id, s.end_user_id, s.kind, s.item, s.due_at, s.occurrence,
+       s.occurrence_key, s.basis, s.deferred, s.send_now, s.last_occurrence, s.last_key,
+       p.spec, p.deleted_at IS NOT NULL AS program_deleted, c.suspended,
+       n.status AS enrolment, n.enrolled_at, u.time_zone, u.display_name,
+       g.title AS goal_title, g.target_date, g.status AS goal_status,
+       coalesce(i.channel, 'web') AS channel, i.last_inbound_at,
+       k.granted, v.conversation_id, coalesce(v.ai_paused, false) AS ai_paused
+FROM proactive_schedules s
+JOIN programs p ON p.program_id = s.program_id
+JOIN creators c ON c.creator_id = s.creator_id
+JOIN end_users u ON u.end_user_id = s.end_user_id
+LEFT JOIN enrolments n ON n.end_user_id = s.end_user_id AND n.program_id = s.program_id
+LEFT JOIN goals g ON g.goal_id = (CASE WHEN s.kind = 'goal' THEN s.item::uuid END)
+LEFT JOIN LATERAL (
+  SELECT x.channel, x.last_inbound_at FROM channel_identities x
+  WHERE x.program_id = s.program_id AND x.end_user_id = s.end_user_id
+  ORDER BY x.last_inbound_at DESC LIMIT 1
+) i ON true
+LEFT JOIN consents k ON k.end_user_id = s.end_user_id AND k.channel = coalesce(i.channel, 'web')
+LEFT JOIN conversations v ON v.program_id = s.program_id AND v.end_user_id = s.end_user_id
+  AND v.channel = coalesce(i.channel, 'web')
+WHERE s.schedule_id = ANY($1::bigint[])
+"""
+# The scheduler skips a schedule a request holds (it stays due for the next claim); a
+# request waits for the scheduler. Neither waits for the other while holding what the
+# other needs, so they cannot deadlock.
+CONTEXT_SKIP_LOCKED = _CONTEXT + " FOR UPDATE OF s SKIP LOCKED"
+CONTEXT_WAIT = _CONTEXT + " FOR UPDATE OF s"
+
+_LAST_INBOUND = """
+SELECT max(m.created_at) FROM conversations v
+CROSS JOIN LATERAL (
+  SELECT created_at FROM messages m
+  WHERE m.creator_id = v.creator_id AND m.conversation_id = v.conversation_id
+    AND m.direction = 'in'
+  ORDER BY m.message_id DESC LIMIT 1
+) m
+WHERE v.program_id = $1 AND v.end_user_id = $2
+"""
+_PLAN = """
+UPDATE proactive_schedules SET occurrence = $2, occurrence_key = $3, due_at = $4, basis = $5,
+    deferred = false
+WHERE schedule_id = $1
+"""
+_ADVANCE = """
+UPDATE proactive_schedules SET occurrence = $2, occurrence_key = $3, due_at = $4, basis = $5,
+    last_occurrence = $6, last_key = $7, deferred = false, send_now = false
+WHERE schedule_id = $1
+"""
+_DEFER = "UPDATE proactive_schedules SET due_at = $2, deferred = true WHERE schedule_id = $1"
+_SEND_NOW = """
+UPDATE proactive_schedules SET send_now = true, due_at = $2 WHERE schedule_id = $1
+RETURNING schedule_id
+"""
+_DELETE = "DELETE FROM proactive_schedules WHERE schedule_id = $1"
+_LOCK_USER = "SELECT pg_advisory_xact_lock(hashtextextended($1::uuid::text || $2::uuid::text, 0))"
+_SENT_ON = """
+SELECT count(*) FROM proactive_decisions
+WHERE end_user_id = $1 AND program_id = $2 AND local_day = $3 AND outcome = 'sent'
+"""
+_ALREADY_SENT = """
+SELECT 1 FROM proactive_decisions
+WHERE program_id = $1 AND end_user_id = $2 AND kind = $3 AND item = $4
+  AND occurrence_key = $5 AND outcome = 'sent'
+"""
+_OPEN_CONVERSATION = """
+INSERT INTO conversations (creator_id, program_id, end_user_id, channel, created_at,
+    last_message_at)
+VALUES ($1, $2, $3, $4, $5, $5)
+ON CONFLICT (program_id, end_user_id, channel) DO UPDATE SET channel = EXCLUDED.channel
+RETURNING conversation_id
+"""
+_MESSAGE = """
+WITH touch AS (
+  UPDATE conversations SET last_message_at = greatest(last_message_at, $7)
+  WHERE conversation_id = $2
+)
+INSERT INTO messages (creator_id, conversation_id, program_id, end_user_id, direction, author,
+    kind, body, created_at)
+VALUES ($1, $2, $3, $4, 'out', 'ai', $5, $6, $7)
+RETURNING message_id
+"""
+_DECISION = """
+INSERT INTO proactive_decisions (creator_id, program_id, end_user_id, schedule_id, kind, item,
+    occurrence, occurrence_key, outcome, reason, channel, message_id, local_day, decided_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+"""
+_SUMMARY = "SELECT summary FROM conversation_memory WHERE conversation_id = $1"
+
+
+class ProactiveRepository:
+    def __init__(self, session: Session, creator_id: uuid.UUID) -> None:
+        self.session = session
+        self.creator_id = creator_id
+
+    async def context(self, ids: list[int], *, wait: bool = False) -> list[Any]:
+        return await self.session.all(CONTEXT_WAIT if wait else CONTEXT_SKIP_LOCKED, ids)
+
+    async def last_inbound(self, program_id: uuid.UUID, end_user_id: uuid.UUID) -> Any:
+        return await self.session.scalar(_LAST_INBOUND, program_id, end_user_id)
+
+    async def plan(
+        self, schedule_id: int, at: datetime | None, key: str | None, due: datetime, basis: str
+    ) -> None:
+        await self.session.execute(_PLAN, schedule_id, at, key, due, basis)
+
+    async def advance(
+        self,
+        schedule_id: int,
+        at: datetime | None,
+        key: str | None,
+        due: datetime,
+        basis: str,
+        last_at: datetime,
+        last_key: str,
+    ) -> None:
+        await self.session.execute(_ADVANCE, schedule_id, at, key, due, basis, last_at, last_key)
+
+    async def defer(self, schedule_id: int, until: datetime) -> None:
+        await self.session.execute(_DEFER, schedule_id, until)
+
+    async def send_now(self, schedule_id: int, now: datetime) -> bool:
+        return await self.session.scalar(_SEND_NOW, schedule_id, now) is not None
+
+    async def delete(self, schedule_id: int) -> None:
+        await self.session.execute(_DELETE, schedule_id)
+
+    async def lock_user(self, program_id: uuid.UUID, end_user_id: uuid.UUID) -> None:
+        await self.session.execute(_LOCK_USER, program_id, end_user_id)
+
+    async def sent_on(self, end_user_id: uuid.UUID, program_id: uuid.UUID, day: date) -> int:
+        return int(await self.session.scalar(_SENT_ON, end_user_id, program_id, day))
+
+    async def already_sent(self, row: Any, key: str) -> bool:
+        found = await self.session.one_or_none(
+            _ALREADY_SENT, row["program_id"], row["end_user_id"], row["kind"], row["item"], key
+        )
+        return found is not None
+
+    async def open_conversation(self, row: Any, now: datetime) -> uuid.UUID:
+        found: uuid.UUID = await self.session.scalar(
+            _OPEN_CONVERSATION,
+            self.creator_id,
+            row["program_id"],
+            row["end_user_id"],
+            row["channel"],
+            now,
+        )
+        return found
+
+    async def message(
+        self, row: Any, conversation_id: uuid.UUID, kind: str, body: str, now: datetime
+    ) -> int:
+        found: int = await self.session.scalar(
+            _MESSAGE,
+            self.creator_id,
+            conversation_id,
+            row["program_id"],
+            row["end_user_id"],
+            kind,
+            body,
+            now,
+        )
+        return found
+
+    async def summary(self, conversation_id: uuid.UUID | None) -> str:
+        if conversation_id is None:
+            return ""
+        found = await self.session.scalar(_SUMMARY, conversation_id)
+        return str(found or "")
+
+    async def decision(
+        self,
+        row: Any,
+        *,
+        occurrence: datetime | None,
+        key: str,
+        outcome: str,
+        reason: str,
+        day: date,
+        now: datetime,
+        message_id: int | None = None,
+    ) -> None:
+        await self.session.execute(
+            _DECISION,
+            self.creator_id,
+            row["program_id"],
+            row["end_user_id"],
+            row["schedule_id"],
+            row["kind"],
+            row["item"],
+            occurrence,
+            key,
+            outcome,
+            reason,
+            row["channel"],
+            message_id,
+            day,
+            now,
+        )

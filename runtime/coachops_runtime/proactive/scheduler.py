@@ -1,0 +1,96 @@
+"""The scheduler poller: claims due schedules in batches and hands each to the engine.
+
+A batch is one transaction: ``claim_proactive`` locks up to ``batch_size`` due schedules
+of any tenant with ``FOR UPDATE SKIP LOCKED`` (so replicas take disjoint batches), then
+tenant by tenant the rows are read and locked under RLS and handled in a fixed order (end
+user, program), which keeps the per-end-user locks of two replicas from crossing. A
+schedule whose handling fails is rolled back to a savepoint and looked at again a few
+minutes later, so one bad row cannot hold back the rest. Killing a replica at any moment
+rolls its batch back: nothing it did is visible and the schedules are due again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from coachops_runtime.kit.db import Session
+from coachops_runtime.proactive.clock import Clock
+from coachops_runtime.proactive.engine import Engine
+from coachops_runtime.proactive.repository import CLAIM, ProactiveRepository
+from coachops_runtime.proactive.settings import ProactiveSettings
+from coachops_runtime.worker.claims import claim_by_tenant
+
+log = logging.getLogger("coachops.worker.proactive")
+
+RETRY_FAILED = timedelta(minutes=5)
+
+
+class ProactivePoller:
+    name = "proactive"
+
+    def __init__(
+        self, pool: asyncpg.Pool, settings: ProactiveSettings, engine: Engine, clock: Clock
+    ) -> None:
+        self.pool = pool
+        self.settings = settings
+        self.engine = engine
+        self.clock = clock
+
+    async def poll(self) -> int:
+        """Handle due schedules until none is left, ``concurrency`` batches at once after
+        the first; returns how many schedules were handled."""
+        first = await self.run_batch()
+        if first == 0:
+            return 0  # an idle poll is one claim
+        counts = await asyncio.gather(
+            *(self._lane() for _ in range(self.settings.concurrency)), return_exceptions=True
+        )
+        for count in counts:
+            if isinstance(count, BaseException):
+                raise count
+        return first + sum(c for c in counts if isinstance(c, int))
+
+    async def _lane(self) -> int:
+        handled = 0
+        while count := await self.run_batch():
+            handled += count
+        return handled
+
+    async def run_batch(self) -> int:
+        async with self.pool.acquire() as connection:
+            session = Session(connection)
+            try:
+                handled = await self._batch(session, self.clock.now())
+            except BaseException:
+                await session.finish(commit=False)
+                raise
+            await session.finish(commit=True)
+            return handled
+
+    async def _batch(self, session: Session, now: datetime) -> int:
+        claimed = await claim_by_tenant(session, CLAIM, now, self.settings.batch_size)
+        for creator_id, ids in claimed.items():
+            await session.set_tenant(creator_id)
+            repo = ProactiveRepository(session, creator_id)
+            rows = await repo.context(ids)
+            for row in sorted(rows, key=lambda r: (r["end_user_id"], r["program_id"])):
+                await self._one(session, repo, row)
+        return sum(len(ids) for ids in claimed.values())
+
+    async def _one(self, session: Session, repo: ProactiveRepository, row: Any) -> None:
+        try:
+            async with session.savepoint():
+                await self.engine.handle(repo, row, self.clock.now())
+        except (asyncpg.PostgresError, ValueError, KeyError, TypeError) as error:
+            # The schedule's own fault (a row or spec the engine cannot read); a lost
+            # connection is not caught here and ends the batch.
+            log.exception(
+                "proactive schedule failed; looked at again later",
+                extra={"schedule_id": row["schedule_id"], "error": type(error).__name__},
+            )
+            await repo.defer(row["schedule_id"], self.clock.now() + RETRY_FAILED)
