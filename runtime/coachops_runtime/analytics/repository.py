@@ -1,4 +1,8 @@
-"""Aggregations over the tenant's messages (the messages_program_day index serves them)."""
+"""Aggregations over the tenant's messages (the messages_program_day index serves them).
+
+A day whose messages the retention purge deleted is answered from ``message_days``, the
+figures the purge stored for it with ``DAILY_FIGURES`` before deleting anything of that day.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,9 @@ from typing import Any
 
 from coachops_runtime.kit.db import Session
 
-_DAILY = """
+# The figures of stored messages per program and UTC day; ``{where}`` selects messages
+# ``m``. The retention purge keeps the same figures (retention/repository.py).
+DAILY_FIGURES = """
     WITH m AS (
       SELECT m.program_id, m.end_user_id, m.direction,
              (m.created_at AT TIME ZONE 'UTC')::date AS day,
@@ -20,9 +26,7 @@ _DAILY = """
                  AND r.created_at <= m.created_at + interval '24 hours'
              ) AS answered
       FROM messages m
-      WHERE m.created_at >= CAST($1 AS date)
-        AND m.created_at < CAST($2 AS date) + 1
-        AND (CAST($3 AS uuid) IS NULL OR m.program_id = CAST($3 AS uuid))
+      WHERE {where}
     )
     SELECT program_id, day,
            count(*) FILTER (WHERE direction = 'in') AS messages_in,
@@ -30,7 +34,26 @@ _DAILY = """
            count(DISTINCT end_user_id) FILTER (WHERE direction = 'in') AS active_users,
            count(*) FILTER (WHERE check_in) AS check_ins_sent,
            count(*) FILTER (WHERE answered) AS check_ins_answered
-    FROM m GROUP BY program_id, day ORDER BY day, program_id
+    FROM m GROUP BY program_id, day
+    """
+_PROGRAM = "(CAST($3 AS uuid) IS NULL OR {0}program_id = CAST($3 AS uuid))"
+_RAW = DAILY_FIGURES.format(
+    where="m.created_at >= CAST($1 AS date) AND m.created_at < CAST($2 AS date) + 1"
+    f" AND {_PROGRAM.format('m.')}"
+)
+_DAILY = f"""
+    WITH raw AS ({_RAW}),
+    kept AS (
+      SELECT program_id, day, messages_in, messages_out, active_users, check_ins_sent,
+             check_ins_answered
+      FROM message_days
+      WHERE day >= CAST($1 AS date) AND day <= CAST($2 AS date) AND {_PROGRAM.format("")}
+    )
+    SELECT * FROM raw
+    WHERE NOT EXISTS (SELECT FROM kept WHERE kept.program_id = raw.program_id
+                                          AND kept.day = raw.day)
+    UNION ALL SELECT * FROM kept
+    ORDER BY day, program_id
     """
 
 
