@@ -27,6 +27,7 @@ from coachops_runtime.kit.middleware import RequestMiddleware
 from coachops_runtime.kit.settings import Settings
 from coachops_runtime.kit.transaction import TransactionMiddleware
 from coachops_runtime.knowledge.endpoints import router as knowledge_router
+from coachops_runtime.privacy.endpoints import router as privacy_router
 from coachops_runtime.programs.endpoints import router as programs_router
 from coachops_runtime.widget.cors import WidgetCors
 from coachops_runtime.widget.endpoints import router as widget_router
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         auth_router,
         channels_router,
         widget_router,
+        privacy_router,
         health_router,
     ):
         app.router.routes.extend(router.routes)

@@ -24,6 +24,7 @@ from coachops_runtime.kit.logging import configure_logging
 from coachops_runtime.kit.settings import Settings
 from coachops_runtime.knowledge.ingest import KnowledgePoller
 from coachops_runtime.mail.outbox import OutboxPoller
+from coachops_runtime.privacy.worker import PrivacyPoller
 from coachops_runtime.retention.purge import RetentionPoller
 from coachops_runtime.worker.loop import Poller, run_pollers
 
@@ -44,11 +45,13 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     channel_settings = ChannelSettings()
     size = settings.mail_concurrency + 1 + 2 * settings.knowledge_concurrency + ai.concurrency
     size += channel_settings.concurrency + 1
+    size += 3  # privacy: the claim, a step or read, a progress write
     size += 1  # retention: one purge transaction at a time
     pool = await create_pool(settings.model_copy(update={"db_pool_size": size}))
     replies = ReplyPoller(settings, pool, ai, stop=stop)
     channels = ChannelPoller(settings, pool, channel_settings)
-    pollers: list[Poller] = [OutboxPoller(settings, pool), replies, channels]
+    privacy = PrivacyPoller(settings, pool)
+    pollers: list[Poller] = [OutboxPoller(settings, pool), replies, channels, privacy]
     pollers.append(RetentionPoller(pool))
     knowledge = None
     if settings.ollama_url and settings.chroma_url:
@@ -62,6 +65,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     finally:
         await replies.close()
         await channels.close()
+        await privacy.close()
         if knowledge is not None:
             await knowledge.close()
         await pool.close()
