@@ -10,9 +10,10 @@ provider offers.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 import aiohttp
 
@@ -42,6 +43,16 @@ class HookRequest:
 
 
 @dataclass(frozen=True)
+class Thread:
+    """An e-mail's place in its thread (RFC 5322): its Message-ID, the References chain
+    before it, its subject."""
+
+    message_id: str
+    references: tuple[str, ...] = ()
+    subject: str = ""
+
+
+@dataclass(frozen=True)
 class Inbound:
     provider_key: str  # the provider's id of this message: what makes it processed once
     sender: str  # the identity on this channel (chat id, phone number, Slack user)
@@ -49,6 +60,24 @@ class Inbound:
     text: str
     display_name: str = ""
     locale: str | None = None
+    thread: Thread | None = None  # e-mail: what replies thread under
+    # Further keys seen at most once (Mailgun's signing token: a replayed signature
+    # carrying another message is a duplicate too).
+    also_once: tuple[str, ...] = ()
+
+
+StatusName = Literal["sent", "delivered", "read", "failed"]
+STATUS_RANK: Mapping[str, int] = {"sent": 1, "delivered": 2, "read": 3, "failed": 4}
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    """A provider's report on a message it was given (Twilio status callback, WhatsApp
+    ``statuses``), by the provider's message id."""
+
+    provider_id: str
+    status: StatusName
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +86,7 @@ class Parsed:
     # An answer the provider expects instead of the usual acknowledgement (Slack's
     # url_verification challenge).
     reply: Mapping[str, str] | None = None
+    statuses: list[StatusUpdate] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -66,10 +96,22 @@ class Template:
 
 
 @dataclass(frozen=True)
+class About:
+    """The delivery a part belongs to: what status callback URLs and e-mail headers name."""
+
+    delivery_id: int
+    program_id: uuid.UUID
+    end_user_id: uuid.UUID
+    program_title: str
+    thread: Thread | None = None  # e-mail: the end user's latest mail and its chain
+
+
+@dataclass(frozen=True)
 class Outgoing:
     address: str
     text: str
     template: Template | None = None  # WhatsApp outside the 24-hour window
+    about: About | None = None
 
 
 class HookRejectedError(CoachopsError):

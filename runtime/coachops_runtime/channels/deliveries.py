@@ -15,9 +15,12 @@ _CLAIM = "SELECT creator_id, delivery_id FROM claim_channel_delivery()"
 _BIND_TENANT = "SELECT set_config('coachops.tenant_id', $1, true)"
 _LOCK = """
 SELECT o.delivery_id, o.program_id, o.channel, o.body, o.purpose, o.attempts, o.parts_sent,
-       o.provider_ids, i.address, i.last_inbound_at, c.ciphertext, k.granted, p.spec
+       o.provider_ids, o.end_user_id, i.address, i.last_inbound_at, c.ciphertext, k.granted,
+       p.spec, coalesce(p.title, p.name) AS program_title, t.subject AS thread_subject,
+       t.last_message_id AS thread_last, t.refs AS thread_refs
 FROM channel_outbox o
 JOIN programs p ON p.program_id = o.program_id
+LEFT JOIN email_threads t ON t.conversation_id = o.conversation_id
 LEFT JOIN channel_identities i
   ON i.program_id = o.program_id AND i.channel = o.channel AND i.end_user_id = o.end_user_id
 LEFT JOIN channel_credentials c ON c.program_id = o.program_id AND c.channel = o.channel

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from coachops_runtime.audit import service as audit
 from coachops_runtime.auth.dependencies import ConversationsRead, ConversationsWrite
 from coachops_runtime.channels import inbound
+from coachops_runtime.channels.email.endpoints import router as email_router
 from coachops_runtime.channels.repository import ChannelRepository
 from coachops_runtime.channels.schemas import DeliveryPublic, DeliveryState
 from coachops_runtime.kit.errors import Conflict, NotFound, problems
@@ -93,3 +94,7 @@ async def retry_delivery(delivery_id: DeliveryId, context: ConversationsWrite) -
         raise Conflict("only a dead delivery can be retried")
     await audit.record(context, "delivery.retry", "delivery", delivery_id)
     return DeliveryPublic(**row)
+
+
+# One-click unsubscribe of the e-mail channel (email/endpoints.py), under the same prefix.
+router.routes.extend(email_router.routes)

@@ -23,9 +23,10 @@ from starlette.responses import Response
 
 from coachops_runtime.ai.replies import DailyLimitError
 from coachops_runtime.auth.dependencies import EndUserContext
-from coachops_runtime.channels import keywords
+from coachops_runtime.channels import keywords, statuses
 from coachops_runtime.channels.adapter import Adapter, HookRequest, Inbound
 from coachops_runtime.channels.credentials import Credentials, decrypt
+from coachops_runtime.channels.email import threads
 from coachops_runtime.channels.repository import ChannelRepository
 from coachops_runtime.channels.state import channels_of
 from coachops_runtime.consent import service as consent
@@ -113,6 +114,8 @@ async def receive(request: Request, channel: str, program_id: uuid.UUID) -> Resp
         raise NotFound(f"no {channel} channel is wired for this program")
     for message in parsed.messages:
         await _one(runtime, adapter, repo, tenant, program_id, program, message)
+    for update in parsed.statuses:
+        await statuses.record(repo.session, tenant.creator_id, program_id, channel, update)
     body, media_type = adapter.acknowledgement()
     return Response(body, media_type=media_type)
 
@@ -139,9 +142,10 @@ async def _one(
 ) -> None:
     channel, creator_id = adapter.channel, tenant.creator_id
     fields = {"channel": channel, "program_id": str(program_id)}
-    if not await repo.first_time(creator_id, program_id, channel, message.provider_key):
-        log.info("duplicate webhook message ignored", extra=fields)
-        return
+    for key in (message.provider_key, *message.also_once):
+        if not await repo.first_time(creator_id, program_id, channel, key):
+            log.info("duplicate webhook message ignored", extra=fields)
+            return
     try:
         text = refuse_unstorable(message.text.strip())[:MAX_TEXT]
     except ValueError:
@@ -163,6 +167,8 @@ async def _one(
             message.display_name,
             (message.locale or "en")[:35],
         )
+    if message.thread is not None:
+        await threads.record(repo.session, creator_id, program_id, end_user, message.thread)
     context = EndUserContext(runtime, repo.session, tenant, end_user, program_id)
     found = keywords.keyword(text) if adapter.capabilities.keywords else None
     if found is not None:

@@ -26,7 +26,14 @@ import asyncpg
 from pydantic import BaseModel, ValidationError
 
 from coachops_crds.models import ChannelSpec
-from coachops_runtime.channels.adapter import Adapter, DeliveryError, Outgoing, Template
+from coachops_runtime.channels.adapter import (
+    About,
+    Adapter,
+    DeliveryError,
+    Outgoing,
+    Template,
+    Thread,
+)
 from coachops_runtime.channels.credentials import CredentialsUnreadableError, decrypt
 from coachops_runtime.channels.deliveries import DeliveryRepository
 from coachops_runtime.channels.registry import adapters
@@ -70,6 +77,15 @@ def _template(spec: Any, channel: str) -> Template | None:
     return None
 
 
+def _about(row: Any) -> About:
+    thread = None
+    if row["thread_last"] is not None:
+        thread = Thread(row["thread_last"], tuple(row["thread_refs"]), row["thread_subject"])
+    return About(
+        row["delivery_id"], row["program_id"], row["end_user_id"], row["program_title"], thread
+    )
+
+
 class ChannelPoller:
     name = "channel-outbox"
 
@@ -78,7 +94,7 @@ class ChannelPoller:
     ) -> None:
         self.settings = settings
         self.channels = channels or ChannelSettings()
-        self.adapters: dict[str, Adapter] = adapters(self.channels)
+        self.adapters: dict[str, Adapter] = adapters(self.channels, settings)
         self.pool = pool
         self.wake = asyncio.Event()
         self._http: aiohttp.ClientSession | None = None
@@ -209,10 +225,11 @@ class ChannelPoller:
                     "names no template",
                 )
             text = row["body"][:TEMPLATE_TEXT_LIMIT]
-            return adapter, [Outgoing(row["address"], text, template)], credentials
+            return adapter, [Outgoing(row["address"], text, template, _about(row))], credentials
         limit = adapter.capabilities.max_length
         parts = split(row["body"], limit) if adapter.capabilities.splits else [row["body"][:limit]]
-        return adapter, [Outgoing(row["address"], part) for part in parts], credentials
+        about = _about(row)
+        return adapter, [Outgoing(row["address"], part, None, about) for part in parts], credentials
 
     async def _send(self, adapter: Adapter, credentials: Any, outgoing: Outgoing) -> str:
         try:

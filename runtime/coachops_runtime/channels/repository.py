@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from coachops_runtime.channels import statuses
 from coachops_runtime.kit.db import Session
 
 _HOOK_TENANT = "SELECT channel_hook_tenant($1, $2)"
@@ -121,13 +122,14 @@ class ChannelRepository:
         self, *, state: str, program_id: uuid.UUID | None, after: int, limit: int
     ) -> list[Any]:
         args: list[Any] = [state, after, limit]
-        where = "state = $1 AND delivery_id > $2"
+        where = "o.state = $1 AND o.delivery_id > $2"
         if program_id is not None:
             args.append(program_id)
-            where += " AND program_id = $4"
+            where += " AND o.program_id = $4"
+        columns = ", ".join(f"o.{name.strip()}" for name in _DELIVERY_COLUMNS.split(","))
         return await self.session.all(
-            f"SELECT {_DELIVERY_COLUMNS} FROM channel_outbox WHERE {where}"
-            " ORDER BY delivery_id LIMIT $3",
+            f"SELECT {columns}, s.* FROM channel_outbox o {statuses.DELIVERY_STATUS}"
+            f" WHERE {where} ORDER BY o.delivery_id LIMIT $3",
             *args,
         )
 

@@ -27,3 +27,11 @@ class DeliveryPublic(BaseModel):
     last_error: str | None
     created_at: datetime
     finished_at: datetime | None
+    provider_status: Literal["sent", "delivered", "read", "failed"] | None = Field(
+        None,
+        description="what the provider last reported (Twilio status callbacks, WhatsApp "
+        "statuses): failed if any part failed, else the least advanced part; null until a "
+        "report arrives, and always for channels without delivery reports",
+    )
+    provider_status_at: datetime | None = None
+    provider_error: str | None = Field(None, description="the provider's error code and title")

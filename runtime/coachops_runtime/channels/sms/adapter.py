@@ -5,7 +5,10 @@ Inbound: Twilio POSTs the message form-encoded and signs it in ``X-Twilio-Signat
 ``RequestValidator`` checks it. ``MessageSid`` makes a message processed once; the sender's
 identity and reply address are its phone number (``From``). The answer is empty TwiML.
 Outbound: ``POST /2010-04-01/Accounts/{sid}/Messages.json`` with HTTP basic auth
-(account SID, auth token) and ``To``, ``From``, ``Body`` (at most 1,600 characters).
+(account SID, auth token) and ``To``, ``From``, ``Body`` (at most 1,600 characters), and,
+when the public base URL is set, ``StatusCallback`` = the program's webhook URL: Twilio's
+status callbacks come to the same URL, signed the same way, and are told apart by
+``MessageStatus`` without a ``Body``.
 """
 
 from __future__ import annotations
@@ -24,12 +27,24 @@ from coachops_runtime.channels.adapter import (
     MalformedHookError,
     Outgoing,
     Parsed,
+    StatusName,
+    StatusUpdate,
     classify,
     read_json,
 )
 from coachops_runtime.channels.credentials import Credentials
 
 EMPTY_TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+# Twilio's MessageStatus values worth recording; queued, accepted, sending and the like
+# are not news.
+_STATUSES: dict[str, StatusName] = {
+    "sent": "sent",
+    "delivered": "delivered",
+    "read": "read",
+    "failed": "failed",
+    "undelivered": "failed",
+    "canceled": "failed",
+}
 
 
 def form(body: bytes) -> dict[str, str]:
@@ -46,8 +61,9 @@ class SmsAdapter:
     )
     credential_keys = ("account-sid", "auth-token", "from-number")
 
-    def __init__(self, api_base: str) -> None:
+    def __init__(self, api_base: str, status_base: str = "") -> None:
         self.api_base = api_base.rstrip("/")
+        self.status_base = status_base.rstrip("/")
 
     def verify(self, request: HookRequest, credentials: Credentials, now: float) -> None:
         signature = request.headers.get("x-twilio-signature", "")
@@ -60,6 +76,8 @@ class SmsAdapter:
 
     def parse(self, request: HookRequest) -> Parsed:
         params = form(request.body)
+        if "MessageStatus" in params and "Body" not in params:
+            return _status(params)
         sid, sender, text = params.get("MessageSid"), params.get("From"), params.get("Body")
         if not sid or not sender or text is None:
             raise MalformedHookError("a Twilio message needs MessageSid, From and Body")
@@ -74,6 +92,8 @@ class SmsAdapter:
         sid = credentials["account-sid"]
         url = f"{self.api_base}/2010-04-01/Accounts/{sid}/Messages.json"
         data = {"To": outgoing.address, "From": credentials["from-number"], "Body": outgoing.text}
+        if self.status_base and outgoing.about is not None:
+            data["StatusCallback"] = f"{self.status_base}/v1/hooks/sms/{outgoing.about.program_id}"
         headers = {"Authorization": aiohttp.encode_basic_auth(sid, credentials["auth-token"])}
         async with http.post(url, data=data, headers=headers) as response:
             answer: dict[str, Any] = await read_json(response)
@@ -81,3 +101,14 @@ class SmsAdapter:
                 return str(answer.get("sid", ""))
             reason = f"{answer.get('code', '')} {answer.get('message', response.reason)}".strip()
             raise classify(response.status, response.headers.get("Retry-After"), reason)
+
+
+def _status(params: dict[str, str]) -> Parsed:
+    sid = params.get("MessageSid")
+    if not sid:
+        raise MalformedHookError("a Twilio status callback needs MessageSid")
+    status = _STATUSES.get(params["MessageStatus"].lower())
+    if status is None:
+        return Parsed()
+    code = params.get("ErrorCode")
+    return Parsed(statuses=[StatusUpdate(sid, status, f"Twilio error {code}" if code else None)])

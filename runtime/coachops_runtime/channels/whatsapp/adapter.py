@@ -4,10 +4,12 @@ Inbound: Meta signs each POST in ``X-Hub-Signature-256`` (``sha256=`` HMAC-SHA25
 raw body with the app secret); subscribing is a GET with ``hub.mode=subscribe``,
 ``hub.verify_token`` (the Secret's ``verify-token``) and ``hub.challenge``, answered with
 the challenge. One POST may carry several messages; each message id is processed once.
-Status updates and non-text messages are left out. The sender's identity and reply
-address are its WhatsApp id (``from``). Outbound: ``POST /{phone-number-id}/messages``
-with the access token as bearer; a free-form text (at most 4,096 characters) only within
-24 hours of the end user's last message, an approved template otherwise.
+Non-text messages are left out. ``statuses`` (sent, delivered, read, failed, by the id
+``send`` returned) come to the same URL and are recorded for the delivery. The sender's
+identity and reply address are its WhatsApp id (``from``). Outbound:
+``POST /{phone-number-id}/messages`` with the access token as bearer; a free-form text (at
+most 4,096 characters) only within 24 hours of the end user's last message, an approved
+template otherwise.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from coachops_runtime.channels.adapter import (
     MalformedHookError,
     Outgoing,
     Parsed,
+    StatusName,
+    StatusUpdate,
     classify,
     read_json,
 )
@@ -34,6 +38,12 @@ from coachops_runtime.channels.credentials import Credentials
 
 # Cloud API error codes that mean "slow down" (sent with HTTP 400 or 429).
 _THROTTLED = {4, 80007, 130429, 131048, 131056}
+_STATUSES: dict[str, StatusName] = {
+    "sent": "sent",
+    "delivered": "delivered",
+    "read": "read",
+    "failed": "failed",
+}
 
 
 class WhatsAppAdapter:
@@ -75,6 +85,7 @@ class WhatsAppAdapter:
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise MalformedHookError("not a WhatsApp notification (entry[].changes)") from error
         found: list[Inbound] = []
+        statuses: list[StatusUpdate] = []
         for change in changes:
             value: Any = change.get("value") if isinstance(change, dict) else None
             if not isinstance(value, dict):
@@ -93,7 +104,8 @@ class WhatsAppAdapter:
                 except (KeyError, TypeError) as error:
                     raise MalformedHookError("a message without id, from or text.body") from error
                 found.append(Inbound(key, sender, sender, text, str(names.get(sender) or "")))
-        return Parsed(found)
+            statuses.extend(_statuses(value))
+        return Parsed(found, statuses=statuses)
 
     def acknowledgement(self) -> tuple[bytes, str]:
         return b"", "text/plain"
@@ -131,3 +143,19 @@ class WhatsAppAdapter:
             reason = f"{code} {error.get('message', response.reason)}" if code else "no error"
             status = 429 if code in _THROTTLED else response.status
             raise classify(status, response.headers.get("Retry-After"), reason)
+
+
+def _statuses(value: dict[str, Any]) -> list[StatusUpdate]:
+    updates: list[StatusUpdate] = []
+    for status in value.get("statuses") or ():
+        if not isinstance(status, dict):
+            continue
+        name = _STATUSES.get(str(status.get("status")))
+        if name is None or not isinstance(status.get("id"), str):
+            continue
+        errors = [e for e in status.get("errors") or () if isinstance(e, dict)]
+        error = (
+            f"{errors[0].get('code', '')} {errors[0].get('title', '')}".strip() if errors else None
+        )
+        updates.append(StatusUpdate(status["id"], name, error))
+    return updates

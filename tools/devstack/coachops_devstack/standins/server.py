@@ -11,7 +11,7 @@ told to answer 429, 5xx or hang for the next requests, or to refuse a recipient 
   ``Retry-After``.
 - Twilio ``POST /twilio/2010-04-01/Accounts/{sid}/Messages.json`` (HTTP basic auth with the
   account SID and auth token; form ``To``, ``From``, ``Body`` of at most 1,600
-  characters); 201 with the message ``sid``.
+  characters, optional ``StatusCallback``, recorded); 201 with the message ``sid``.
 - WhatsApp ``POST /whatsapp/v21.0/{phone-number-id}/messages`` (Bearer access token;
   ``messaging_product: whatsapp``, ``to``, and ``text.body`` of at most 4,096 characters or
   a ``template`` with ``name`` and ``language.code``).
@@ -239,7 +239,11 @@ class ProviderStandIns:
             return error(400, 21617, "The concatenated message body exceeds the 1600 limit")
         if ("sms", to) in self._unreachable:
             return error(400, 21211, "The 'To' number is not a valid phone number")
-        number = self._accept("sms", sid, to, body, {"To": to, "From": sender, "Body": body})
+        payload = {"To": to, "From": sender, "Body": body}
+        callback = form.get("StatusCallback")
+        if isinstance(callback, str):  # where Twilio would report the message's status
+            payload["StatusCallback"] = callback
+        number = self._accept("sms", sid, to, body, payload)
         return web.json_response({"sid": f"SM{number:032x}", "status": "queued"}, status=201)
 
     # ------------------------------------------------------------------ WhatsApp

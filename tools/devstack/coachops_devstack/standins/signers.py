@@ -9,6 +9,12 @@
   POST parameter's name and value sorted by name, in ``X-Twilio-Signature``.
 - WhatsApp (Meta): ``sha256=`` + hex HMAC-SHA256 of the raw body with the app secret, in
   ``X-Hub-Signature-256``.
+- Mailgun (inbound routes): form fields ``timestamp``, ``token`` and ``signature`` = hex
+  HMAC-SHA256 of timestamp followed by token with the webhook signing key; the parsed mail
+  as ``application/x-www-form-urlencoded``, or ``multipart/form-data`` with attachments.
+
+Status reports: Twilio's status callback (form ``MessageSid``, ``MessageStatus``, signed
+like a message) and WhatsApp's ``statuses`` notification (signed like a message).
 """
 
 from __future__ import annotations
@@ -17,7 +23,9 @@ import base64
 import hashlib
 import hmac
 import json
+import secrets
 import time
+import uuid
 from typing import Any
 from urllib.parse import urlencode
 
@@ -131,3 +139,109 @@ def whatsapp_text(
             }
         ],
     }
+
+
+def twilio_status(sid: str, status: str, account: str, error_code: str = "") -> dict[str, str]:
+    params = {
+        "MessageSid": sid,
+        "SmsSid": sid,
+        "AccountSid": account,
+        "MessageStatus": status,
+        "SmsStatus": status,
+        "ApiVersion": "2010-04-01",
+    }
+    if error_code:
+        params["ErrorCode"] = error_code
+    return params
+
+
+def whatsapp_status(
+    message_id: str, status: str, recipient: str, phone_number_id: str, error: int = 0
+) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "id": message_id,
+        "status": status,
+        "timestamp": str(int(time.time())),
+        "recipient_id": recipient,
+    }
+    if error:
+        entry["errors"] = [{"code": error, "title": "Message undeliverable"}]
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550000000", "phone_number_id": phone_number_id},
+        "statuses": [entry],
+    }
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "WABA-1", "changes": [{"field": "messages", "value": value}]}],
+    }
+
+
+def mailgun_mail(
+    sender: str,
+    recipient: str,
+    subject: str,
+    text: str,
+    *,
+    message_id: str | None = None,
+    in_reply_to: str = "",
+    references: str = "",
+) -> dict[str, str]:
+    """The fields of a mail as a Mailgun route's forward() posts it (parsed)."""
+    message_id = message_id or f"<{uuid.uuid4().hex}@mail.example.org>"
+    headers = [
+        ["Received", "by mxa.mailgun.org with SMTP"],
+        ["From", sender],
+        ["To", recipient],
+        ["Subject", subject],
+        ["Message-Id", message_id],
+        ["Mime-Version", "1.0"],
+        ["Content-Type", 'text/plain; charset="utf-8"'],
+    ]
+    if in_reply_to:
+        headers.append(["In-Reply-To", in_reply_to])
+    if references:
+        headers.append(["References", references])
+    fields = {
+        "recipient": recipient,
+        "sender": sender.rpartition("<")[2].rstrip(">"),
+        "from": sender,
+        "subject": subject,
+        "body-plain": text,
+        "stripped-text": text,
+        "message-headers": json.dumps(headers),
+        "Message-Id": message_id,
+    }
+    if in_reply_to:
+        fields["In-Reply-To"] = in_reply_to
+    if references:
+        fields["References"] = references
+    return fields
+
+
+def mailgun(
+    signing_key: str,
+    fields: dict[str, str],
+    *,
+    timestamp: int | None = None,
+    token: str | None = None,
+    multipart: bool = False,
+) -> Signed:
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    token = token or secrets.token_hex(25)  # Mailgun's tokens are 50 characters
+    digest = hmac.new(signing_key.encode(), f"{ts}{token}".encode(), hashlib.sha256).hexdigest()
+    signed = {**fields, "timestamp": ts, "token": token, "signature": digest}
+    if not multipart:
+        return urlencode(signed).encode(), {"Content-Type": "application/x-www-form-urlencoded"}
+    boundary = f"----mailgun{secrets.token_hex(8)}"
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n'
+        f"Content-Type: text/plain; charset=utf-8\r\n\r\n{value}\r\n"
+        for name, value in signed.items()
+    ]
+    attachment = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="attachment-1"; '
+        'filename="notes.txt"\r\nContent-Type: text/plain\r\n\r\nnot read\r\n'
+    )
+    body = ("".join(parts) + attachment + f"--{boundary}--\r\n").encode()
+    return body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}

@@ -1,0 +1,1 @@
+"""E-mail as a conversation channel: Mailgun inbound routes in, SMTP out."""
