@@ -3,7 +3,8 @@
 # objects (manifests/samples/ is written by hand and left alone):
 #
 #   scripts/render-manifests.sh           # copy crds/*.yaml into the chart, render manifests/
-#   scripts/render-manifests.sh --check   # change nothing; exit 1 and show the diff on drift
+#   scripts/render-manifests.sh --check [DIR]  # change nothing; exit 1 and show the diff
+#                                              # when DIR (default manifests/) has drifted
 #
 # The chart's crds/ are copies of the CRDs `make crds` writes to crds/. The values used are
 # charts/coachops/ci/manifests-values.yaml (the chart's defaults, plus the Namespace and
@@ -14,7 +15,11 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 chart="$root/charts/coachops"
 check=0
-[[ "${1:-}" == "--check" ]] && check=1
+manifests="$root/manifests"
+if [[ "${1:-}" == "--check" ]]; then
+  check=1
+  manifests=${2:-$manifests}
+fi
 helm=$("$root/scripts/build-helm.sh" | tail -1)
 
 work=$(mktemp -d)
@@ -89,7 +94,7 @@ generated=(crds.yaml finalizer-policy.yaml kustomization.yaml runtime-rbac.yaml
 if (( check )); then
   drift=0
   for file in "${generated[@]}"; do
-    if ! diff -u "$root/manifests/$file" "$out/$file" > "$work/diff" 2>&1; then
+    if ! diff -u "$manifests/$file" "$out/$file" > "$work/diff" 2>&1; then
       echo "manifests/$file differs from the chart's rendering:"
       head -40 "$work/diff"
       drift=1
