@@ -7,8 +7,9 @@ test:  ## install everything, then run static checks and the whole test suite
 up:  ## run the local stack in the foreground (Ctrl-C stops everything)
 	scripts/up.sh
 
-crds:  ## regenerate crds/ from the models in crds/coachops_crds
+crds:  ## regenerate crds/ from the models in crds/coachops_crds, then the chart's copies and manifests/
 	.venv/bin/python -m coachops_crds
+	scripts/render-manifests.sh
 
 lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy && .venv/bin/lint-imports
