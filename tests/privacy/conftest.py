@@ -214,6 +214,7 @@ class People:
                 json.dumps(citations),
             )
             person.message_ids.append(reply["message_id"])
+            person.texts.append(f"Reply to {tag} on {channel}")
             (job,) = await owner(
                 cid,
                 "INSERT INTO reply_jobs (creator_id, program_id, conversation_id, end_user_id,"
@@ -251,8 +252,11 @@ class People:
     async def _stores(self, person: Person) -> None:
         redis = aioredis.Redis.from_url(self.redis_url)
         try:
-            key = f"{tenant_redis_prefix(person.creator.name)}reply:{person.reply_jobs[0]}"
+            prefix = tenant_redis_prefix(person.creator.name)
+            key = f"{prefix}reply:{person.reply_jobs[0]}"
             await redis.xadd(key, {"event": "token", "data": f"Reply to {person.tag} on telegram"})
+            # A throttled end user's rate-limit key (the runtime's own expires in < 1 s).
+            await redis.set(f"{prefix}rl:end-user:{person.end_user_id}", "1", px=60_000)
         finally:
             await redis.aclose()
         store = VectorStore(self.chroma_url)

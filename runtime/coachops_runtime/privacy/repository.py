@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 
+from coachops_runtime.analytics.repository import DAILY_FIGURES
 from coachops_runtime.kit.db import Session
 
 _EXPORT_COLUMNS = (
@@ -324,37 +325,19 @@ class PrivacyRepository:
         return str(await self.session.scalar("SELECT name FROM creators"))
 
 
-# The daily analytics' figures (analytics/repository.py) of one person's messages, added
-# to what erased_activity holds per program and day; active_users counts the person once
-# per day they wrote.
-_KEEP_ACTIVITY = """
-    WITH m AS (
-      SELECT m.creator_id, m.program_id, m.direction,
-             (m.created_at AT TIME ZONE 'UTC')::date AS day,
-             m.kind = 'check_in' AS check_in,
-             m.kind = 'check_in' AND EXISTS (
-               SELECT 1 FROM messages r
-               WHERE r.conversation_id = m.conversation_id AND r.direction = 'in'
-                 AND r.created_at > m.created_at
-                 AND r.created_at <= m.created_at + interval '24 hours'
-             ) AS answered
-      FROM messages m
-      WHERE m.conversation_id IN
-        (SELECT conversation_id FROM conversations WHERE end_user_id = $1)
-    ), days AS (
-      SELECT creator_id, program_id, day,
-             count(*) FILTER (WHERE direction = 'in') AS messages_in,
-             count(*) FILTER (WHERE direction = 'out') AS messages_out,
-             (count(*) FILTER (WHERE direction = 'in') > 0)::int AS active_users,
-             count(*) FILTER (WHERE check_in) AS check_ins_sent,
-             count(*) FILTER (WHERE answered) AS check_ins_answered,
-             count(*) AS total
-      FROM m GROUP BY creator_id, program_id, day
-    ), kept AS (
+# The daily analytics' figures (the same query as /v1/analytics/daily) of one person's
+# messages, added to what erased_activity holds per program and day; active_users counts
+# the person once per day they wrote.
+_PERSON_DAYS = DAILY_FIGURES.format(
+    where="m.conversation_id IN (SELECT conversation_id FROM conversations WHERE end_user_id = $1)"
+)
+_KEEP_ACTIVITY = f"""
+    WITH days AS ({_PERSON_DAYS}), kept AS (
       INSERT INTO erased_activity AS e (creator_id, program_id, day, messages_in,
           messages_out, active_users, check_ins_sent, check_ins_answered)
-      SELECT creator_id, program_id, day, messages_in, messages_out, active_users,
-             check_ins_sent, check_ins_answered FROM days
+      SELECT (SELECT nullif(current_setting('coachops.tenant_id', true), '')::uuid),
+             program_id, day, messages_in, messages_out, active_users, check_ins_sent,
+             check_ins_answered FROM days
       ON CONFLICT (creator_id, program_id, day) DO UPDATE SET
         messages_in = e.messages_in + EXCLUDED.messages_in,
         messages_out = e.messages_out + EXCLUDED.messages_out,
@@ -362,5 +345,5 @@ _KEEP_ACTIVITY = """
         check_ins_sent = e.check_ins_sent + EXCLUDED.check_ins_sent,
         check_ins_answered = e.check_ins_answered + EXCLUDED.check_ins_answered
     )
-    SELECT coalesce(sum(total), 0) FROM days
+    SELECT coalesce(sum(messages_in + messages_out), 0) FROM days
 """

@@ -9,11 +9,11 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from coachops_runtime.audit import service as audit
 from coachops_runtime.auth.dependencies import CreatorContext, EndUserContext
 from coachops_runtime.kit.context import request_id_var
 from coachops_runtime.kit.db import Session
 from coachops_runtime.kit.errors import BadRequest, Forbidden, NotFound
-from coachops_runtime.privacy import audit
 from coachops_runtime.privacy.repository import PrivacyRepository
 from coachops_runtime.privacy.schemas import (
     ErasureConfirmation,
@@ -93,18 +93,17 @@ async def start_export(
     settings: PrivacySettings,
     for_creator: bool,
     base_url: str,
-) -> ExportPublic:
-    """A new export of the person (or, with ``reuse``, the one still open)."""
+) -> tuple[ExportPublic, bool]:
+    """A new export of the person (or, with ``reuse``, the one still open), and whether
+    it is new."""
     repo = PrivacyRepository(session)
     if not await repo.end_user_exists(end_user_id):
         raise NotFound("no such end user")
     row = await repo.open_export(end_user_id, fmt) if reuse else None
+    created = row is None
     if row is None:
         row = await repo.insert_export(creator_id, end_user_id, fmt, actor, request_id_var.get())
-        await audit.record(
-            session, actor=actor, action="end_user.export", target_id=row["export_id"]
-        )
-    return await _export_public(
+    public = await _export_public(
         session,
         row,
         creator_id=creator_id,
@@ -112,6 +111,7 @@ async def start_export(
         for_creator=for_creator,
         base_url=base_url,
     )
+    return public, created
 
 
 async def creator_export(
@@ -123,7 +123,7 @@ async def creator_export(
     settings: PrivacySettings,
 ) -> ExportPublic:
     check_export_scopes(context)
-    return await start_export(
+    public, created = await start_export(
         context.session,
         creator_id=context.creator_id,
         end_user_id=end_user_id,
@@ -134,12 +134,15 @@ async def creator_export(
         for_creator=True,
         base_url=context.runtime.settings.public_base_url,
     )
+    if created:  # the export's id, never the person's: the audit log outlives erasures
+        await audit.record(context, "end_user.export", "export", public.export_id)
+    return public
 
 
 async def own_export(
     context: EndUserContext, fmt: str, *, reuse: bool, settings: PrivacySettings
 ) -> ExportPublic:
-    return await start_export(
+    public, created = await start_export(
         context.session,
         creator_id=context.tenant.creator_id,
         end_user_id=context.end_user_id,
@@ -150,6 +153,16 @@ async def own_export(
         for_creator=False,
         base_url=context.runtime.settings.public_base_url,
     )
+    if created:
+        await audit.record_system(
+            context.session,
+            context.tenant.creator_id,
+            "end_user.export",
+            "export",
+            public.export_id,
+            {"requested_by": "end_user"},
+        )
+    return public
 
 
 async def export_status(
@@ -235,17 +248,18 @@ async def request_erasure(
     if not await repo.end_user_exists(end_user_id):
         raise NotFound("no such end user")
     row = await repo.request_erasure(creator_id, end_user_id, actor, request_id_var.get())
-    await audit.record(session, actor=actor, action="end_user.erase", target_id=row["erasure_id"])
     return erasure_public(row)
 
 
 async def creator_erasure(context: CreatorContext, end_user_id: uuid.UUID) -> ErasurePublic:
-    return await request_erasure(
+    public = await request_erasure(
         context.session,
         creator_id=context.creator_id,
         end_user_id=end_user_id,
         actor=creator_actor(context),
     )
+    await audit.record(context, "end_user.erase", "erasure", public.erasure_id)
+    return public
 
 
 async def erasure_status(session: Session, erasure_id: uuid.UUID) -> ErasurePublic:
@@ -290,9 +304,18 @@ async def confirmed_erasure(context: EndUserContext, confirmation: str) -> Erasu
         raise Forbidden(
             "invalid or expired confirmation: ask for one with POST /v1/me/erasure-confirmation"
         )
-    return await request_erasure(
+    public = await request_erasure(
         context.session,
         creator_id=context.tenant.creator_id,
         end_user_id=context.end_user_id,
         actor="end_user",
     )
+    await audit.record_system(
+        context.session,
+        context.tenant.creator_id,
+        "end_user.erase",
+        "erasure",
+        public.erasure_id,
+        {"requested_by": "end_user"},
+    )
+    return public

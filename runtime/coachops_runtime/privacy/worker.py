@@ -20,6 +20,7 @@ from typing import Any
 import asyncpg
 import redis.asyncio as aioredis
 
+from coachops_runtime.audit.service import record_system
 from coachops_runtime.kit.context import tenant_id_var
 from coachops_runtime.kit.db import Session
 from coachops_runtime.kit.settings import Settings
@@ -168,4 +169,6 @@ class PrivacyPoller:
             log.warning("erasure waits for a store", extra={**fields, "error": str(reason)})
             return
         await repo.finish_erasure(erasure_id)
+        # Ids of the erasure only: the audit log outlives the person.
+        await record_system(repo.session, creator_id, "end_user.erased", "erasure", erasure_id)
         log.info("erasure finished", extra=fields)
