@@ -118,9 +118,8 @@ class EmailAdapter:
         # A mail without a Message-ID is still processed once per signed request.
         own = ids[0] if ids else f"<mailgun.{token}@coachops.invalid>"
         chain = _ids(headers.get("references")) or _ids(headers.get("in-reply-to"))
-        thread = Thread(
-            own, tuple(chain[-(message.MAX_REFERENCES - 1) :]), headers.get("subject", "")
-        )
+        subject = form.get("subject") or headers.get("subject", "")
+        thread = Thread(own, tuple(chain[-(message.MAX_REFERENCES - 1) :]), subject)
         text = strip_quoted(form.get("body-plain", ""))
         inbound = Inbound(
             provider_key=own,
