@@ -404,7 +404,13 @@
       if (cursor) {
         url.searchParams.set("cursor", cursor);
       }
-      var response = await fetch(url, { headers: headers(), cache: "no-store" });
+      var response;
+      try {
+        response = await fetch(url, { headers: headers(), cache: "no-store" });
+      } catch (error) {
+        say(t.failed); // offline, or refused: an origin the program does not list
+        return;
+      }
       if (response.status === 401) {
         expired();
         return;
