@@ -3,6 +3,7 @@ reuses it) and helpers that render charts/coachops into objects."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,7 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
+from coachops_devstack.crds import install_crds
 from coachops_devstack.paths import REPO_ROOT
+from tests.conftest import Cluster, kubectl_path
 
 CHART = REPO_ROOT / "charts" / "coachops"
 FULL_VALUES = CHART / "ci" / "full-values.yaml"
@@ -78,3 +81,13 @@ def pod_specs(objects: list[Manifest]) -> Iterator[tuple[str, Manifest]]:
 
 def env_of(container: Manifest) -> dict[str, Manifest]:
     return {var["name"]: var for var in container.get("env", [])}
+
+
+@pytest.fixture(scope="session")
+def system_namespace(cluster: Cluster, helm: Helm) -> str:
+    """The CRDs, and the chart's own Namespace object (restricted Pod Security) applied for
+    real: server-side dry-runs of namespaced objects need their namespace to exist."""
+    install_crds(kubectl_path(), cluster.kubeconfig, force_conflicts=True)
+    namespace = find(helm.template("--set", "namespace.create=true"), "Namespace", NAMESPACE)
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(namespace))
+    return NAMESPACE

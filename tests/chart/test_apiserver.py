@@ -5,14 +5,11 @@ profile is refused, a Deployment whose pods would break it draws a warning)."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import yaml
 
-from coachops_devstack.crds import install_crds
 from tests.chart.conftest import FULL_VALUES, Helm, Manifest, find
-from tests.conftest import Cluster, kubectl_path
+from tests.conftest import Cluster
 
 DRY_RUN = (
     "apply",
@@ -26,15 +23,6 @@ DRY_RUN = (
     "-f",
     "-",
 )
-
-
-@pytest.fixture(scope="module")
-def system_namespace(cluster: Cluster, helm: Helm) -> None:
-    """The CRDs, and the chart's own Namespace object applied for real (tests share it)."""
-    install_crds(kubectl_path(), cluster.kubeconfig, force_conflicts=True)
-    objects = helm.template("--set", "namespace.create=true")
-    namespace = find(objects, "Namespace", "coachops-system")
-    cluster.kubectl("apply", "-f", "-", input=json.dumps(namespace))
 
 
 def dry_run(cluster: Cluster, objects: list[Manifest]) -> tuple[int, str]:
@@ -55,7 +43,7 @@ def dry_run(cluster: Cluster, objects: list[Manifest]) -> tuple[int, str]:
     ],
 )
 async def test_every_rendered_object_passes_strict_server_side_validation(
-    cluster: Cluster, helm: Helm, system_namespace: None, values: tuple[str, ...]
+    cluster: Cluster, helm: Helm, system_namespace: str, values: tuple[str, ...]
 ) -> None:
     objects = helm.template("--include-crds", *values)
     kinds = {o["kind"] for o in objects}
@@ -68,7 +56,7 @@ async def test_every_rendered_object_passes_strict_server_side_validation(
 
 
 async def test_strict_validation_refuses_a_misspelt_field(
-    cluster: Cluster, helm: Helm, system_namespace: None
+    cluster: Cluster, helm: Helm, system_namespace: str
 ) -> None:
     objects = helm.template()
     deployment = find(objects, "Deployment", "coachops-runtime")
@@ -80,7 +68,7 @@ async def test_strict_validation_refuses_a_misspelt_field(
 
 
 async def test_restricted_namespace_refuses_or_warns_about_pods_that_break_the_profile(
-    cluster: Cluster, helm: Helm, system_namespace: None
+    cluster: Cluster, helm: Helm, system_namespace: str
 ) -> None:
     # The same checks pass the chart's own pods above; here they are shown able to fail.
     objects = helm.template()
