@@ -9,7 +9,16 @@ module="$root/tools/controlplane"
 cache="${COACHOPS_CACHE:-$HOME/.cache/coachops}"
 version=$(awk '$1 == "require" && $2 == "k8s.io/kubernetes" {print $3}' "$module/go.mod")
 out="$cache/bin/controlplane-$version"
-key=$(cat "$module/go.mod" "$module/go.sum" | sha256sum | cut -c1-16)
+# The release's version, stamped as Kubernetes' own build does (hack/lib/version.sh): without
+# it the binaries report v0.0.0-master+$Format:%H$, which kubeVersion checks (Helm's) refuse.
+minor=${version#v1.}
+minor=${minor%%.*}
+ldflags=""
+for package in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+  ldflags+=" -X $package.gitVersion=$version -X $package.gitMajor=1 -X $package.gitMinor=$minor"
+  ldflags+=" -X $package.gitTreeState=clean"
+done
+key=$( { cat "$module/go.mod" "$module/go.sum"; echo "$ldflags"; } | sha256sum | cut -c1-16)
 binaries=(etcd kube-apiserver kube-controller-manager kubectl)
 
 if [[ -f "$out/.stamp" && "$(cat "$out/.stamp")" == "$key" ]]; then
@@ -27,7 +36,7 @@ staging="$out.partial"
 rm -rf "$staging"
 mkdir -p "$staging"
 cd "$module"
-go build -o "$staging/" \
+go build -ldflags "$ldflags" -o "$staging/" \
   go.etcd.io/etcd/server/v3 \
   k8s.io/kubernetes/cmd/kube-apiserver \
   k8s.io/kubernetes/cmd/kube-controller-manager \

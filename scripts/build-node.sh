@@ -8,7 +8,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cache="${COACHOPS_CACHE:-$HOME/.cache/coachops}"
 
-# build <module dir> <output name> <binaries...> -- <packages...>
+# ldflags=... build <module dir> <output name> <binaries...> -- <packages...>
 build() {
   local module=$1 name=$2
   shift 2
@@ -18,7 +18,8 @@ build() {
   packages=("$@")
   local out="$cache/bin/$name"
   local key
-  key=$(cat "$module/go.mod" "$module/go.sum" | sha256sum | cut -c1-16)
+  key=$( { cat "$module/go.mod" "$module/go.sum"; [[ -z $ldflags ]] || echo "$ldflags"; } \
+    | sha256sum | cut -c1-16)
   if [[ -f "$out/.stamp" && "$(cat "$out/.stamp")" == "$key" ]]; then
     local missing=0
     for binary in "${binaries[@]}"; do [[ -x "$out/$binary" ]] || missing=1; done
@@ -33,7 +34,7 @@ build() {
   rm -rf "$out.partial"
   mkdir -p "$out.partial"
   # no_btrfs: containerd's btrfs snapshotter needs btrfs headers and the node uses overlayfs.
-  (cd "$module" && CGO_ENABLED=${CGO_ENABLED:-1} go build -tags no_btrfs -o "$out.partial/" "${packages[@]}")
+  (cd "$module" && CGO_ENABLED=${CGO_ENABLED:-1} go build -tags no_btrfs -ldflags "$ldflags" -o "$out.partial/" "${packages[@]}")
   echo "$key" > "$out.partial/.stamp"
   rm -rf "$out"
   mv "$out.partial" "$out"
@@ -46,14 +47,22 @@ if [[ "$k8s" != "$controlplane" ]]; then
   echo "tools/node/kubelet pins Kubernetes $k8s but tools/controlplane pins $controlplane" >&2
   exit 1
 fi
+# The release's version, stamped as in scripts/build-controlplane.sh (the node reports it).
+minor=${k8s#v1.}
+minor=${minor%%.*}
+stamp=""
+for package in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+  stamp+=" -X $package.gitVersion=$k8s -X $package.gitMajor=1 -X $package.gitMinor=$minor"
+  stamp+=" -X $package.gitTreeState=clean"
+done
 containerd=$(awk '$1 == "require" && $2 == "github.com/containerd/containerd/v2" {print $3}' \
   "$root/tools/node/containerd/go.mod")
 
-build "$root/tools/node/containerd" "containerd-$containerd" containerd containerd-shim-runc-v2 ctr -- \
+ldflags="" build "$root/tools/node/containerd" "containerd-$containerd" containerd containerd-shim-runc-v2 ctr -- \
   github.com/containerd/containerd/v2/cmd/containerd \
   github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2 \
   github.com/containerd/containerd/v2/cmd/ctr
-build "$root/tools/node/kubelet" "node-$k8s" kubelet kube-proxy kube-scheduler -- \
+ldflags="$stamp" build "$root/tools/node/kubelet" "node-$k8s" kubelet kube-proxy kube-scheduler -- \
   k8s.io/kubernetes/cmd/kubelet \
   k8s.io/kubernetes/cmd/kube-proxy \
   k8s.io/kubernetes/cmd/kube-scheduler

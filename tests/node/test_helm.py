@@ -1,0 +1,302 @@
+"""charts/coachops on the real node: `helm install --wait` brings the operator, the runtime
+and the worker up from the built image, `helm test` passes, a sample Creator applied with
+kubectl becomes Ready, `helm upgrade` rolls the runtime while a stream of requests loses
+none, and `helm uninstall` removes the workloads but keeps the CRDs and the tenants' data.
+
+The stores' credentials go in as Secrets created before the install, by the names
+values.yaml gives them (the chart never makes one up); the stores themselves are the
+stack's, at the node's address. Runs before the other node tests that install the
+operator from manifests/ (both are the same operator: only one may run at a time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import yaml
+from kubernetes_asyncio import client
+
+from coachops_crds import constants as c
+from coachops_devstack.node import NODE_IP
+from coachops_devstack.paths import REPO_ROOT
+from coachops_devstack.stack import Stack
+from tests.chart.conftest import CHART, Helm
+from tests.chart.conftest import helm as helm  # the pinned helm binary
+from tests.conftest import Cluster
+from tests.node.conftest import NodeHandle
+from tests.node.operator_pods import at_node
+from tests.operator_suite.conftest import Kube, condition, eventually
+
+RELEASE = "coachops"
+NAMESPACE = "coachops-system"
+SAMPLE = REPO_ROOT / "manifests" / "samples" / "creator.yaml"
+COMPONENTS = ("coachops-operator", "coachops-runtime", "coachops-worker")
+
+
+@dataclass
+class Release:
+    helm: Helm
+    cluster: Cluster
+    node: NodeHandle
+    values: Path
+    figures: dict[str, float]
+
+    def run(self, *args: str, timeout: float = 420) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [
+                str(self.helm.binary),
+                f"--kubeconfig={self.cluster.kubeconfig}",
+                "--namespace",
+                NAMESPACE,
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        assert done.returncode == 0, f"helm {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
+        return done
+
+    async def pods(self, name: str) -> list[client.V1Pod]:
+        listed = await client.CoreV1Api(self.cluster.api).list_namespaced_pod(
+            NAMESPACE, label_selector=f"app.kubernetes.io/name={name}"
+        )
+        return [p for p in listed.items if p.metadata.deletion_timestamp is None]
+
+    async def describe(self) -> str:
+        lines = []
+        listed = await client.CoreV1Api(self.cluster.api).list_namespaced_pod(NAMESPACE)
+        for pod in listed.items:
+            states = [s.state.to_dict() for s in pod.status.container_statuses or []]
+            lines.append(f"{pod.metadata.name} {pod.status.phase} {states}")
+            for log in self.node.node.workdir.glob(f"pod-logs/{NAMESPACE}_{pod.metadata.name}_*"):
+                for path in sorted(log.glob("*/*.log")):
+                    lines.append(path.read_text(errors="replace")[-2000:])
+        return "\n".join(lines)
+
+
+def _ready(pod: client.V1Pod) -> bool:
+    return any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
+
+
+def _apply(cluster: Cluster, manifest: dict[str, Any]) -> None:
+    done = cluster.kubectl("apply", "-f", "-", input=json.dumps(manifest), check=False)
+    assert done.returncode == 0, done.stderr
+
+
+def _secret(name: str, data: dict[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "stringData": data,
+    }
+
+
+@pytest.fixture(scope="module")
+async def release(
+    helm: Helm,
+    stack: Stack,
+    cluster: Cluster,
+    crds: None,
+    node: NodeHandle,
+    platform_keys: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[Release]:
+    """The chart installed with `helm install --wait` (uninstalled at the end if a test
+    has not done it)."""
+    installed = await client.AppsV1Api(cluster.api).list_namespaced_deployment(
+        NAMESPACE, field_selector="metadata.name=coachops-operator"
+    )
+    assert not installed.items, "an operator from manifests/ runs: the chart's would race it"
+    _apply(cluster, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
+    # The Secrets values.yaml names: the chart reads them, never writes them.
+    owner, runtime = at_node(stack.postgres.operator_dsn), at_node(stack.postgres.runtime_dsn)
+    redis = at_node(stack.redis.url)
+    keys = {p.name: p.read_text() for p in platform_keys.glob("*.pem")}
+    for name, data in (
+        ("coachops-database", {"owner-url": owner, "runtime-url": runtime}),
+        ("coachops-redis", {"admin-url": redis, "runtime-url": redis}),
+        ("coachops-jwt", keys),
+    ):
+        _apply(cluster, _secret(name, data))
+    smtp = await node.node.expose("mailpit", stack.mailpit.smtp_port)
+    registry, _, tagged = node.image.partition("/")
+    repository, _, tag = tagged.rpartition(":")
+    values = tmp_path_factory.mktemp("helm") / "values.yaml"
+    values.write_text(
+        yaml.safe_dump(
+            {
+                "image": {"registry": registry, "repository": repository, "tag": tag},
+                "chroma": {"url": at_node(stack.chroma.url)},
+                "smtp": {"host": NODE_IP, "port": int(smtp.rpartition(":")[2]), "tls": "none"},
+                "publicBaseUrl": "http://127.0.0.1:8000",
+                # One pod each keeps the node's start-ups few; the rollout still adds the
+                # new runtime pod before the old one goes (maxSurge 1, maxUnavailable 0).
+                "operator": {"replicas": 1},
+                "runtime": {"replicas": 1, "autoscaling": {"enabled": False}},
+            }
+        )
+    )
+    handle = Release(helm, cluster, node, values, node.figures)
+    started = time.monotonic()
+    try:
+        await asyncio.to_thread(
+            handle.run, "install", RELEASE, str(CHART), "--values", str(values), "--wait"
+        )
+    except AssertionError as error:
+        raise AssertionError(f"{error}\n{await handle.describe()}") from None
+    node.figures["helm install --wait (first pull of the image)"] = time.monotonic() - started
+    try:
+        yield handle
+    finally:
+        listed = await asyncio.to_thread(handle.run, "list", "--short")
+        if RELEASE in listed.stdout.split():
+            await asyncio.to_thread(handle.run, "uninstall", RELEASE, "--wait")
+
+
+async def test_install_runs_every_component_and_helm_test_passes(release: Release) -> None:
+    for name in COMPONENTS:
+        pods = await release.pods(name)
+        assert pods, name
+        assert all(_ready(p) for p in pods), f"{name}:\n{await release.describe()}"
+        assert all(p.spec.node_name == "coachops-node" for p in pods)
+    started = time.monotonic()
+    tested = await asyncio.to_thread(release.run, "test", RELEASE, "--timeout", "3m")
+    release.figures["helm test"] = time.monotonic() - started
+    assert "coachops-test-readyz" in tested.stdout
+    assert "Succeeded" in tested.stdout, tested.stdout
+
+
+async def test_sample_creator_applied_with_kubectl_becomes_ready(
+    release: Release, cluster: Cluster
+) -> None:
+    kube = Kube(cluster)
+    done = cluster.kubectl("apply", "-f", str(SAMPLE), check=False)
+    assert done.returncode == 0, done.stderr
+    name = yaml.safe_load(SAMPLE.read_text())["metadata"]["name"]
+
+    async def ready() -> dict[str, Any] | None:
+        obj = await kube.creator(name)
+        return obj if condition(obj, "Ready").get("status") == "True" else None
+
+    try:
+        await eventually(ready, 120, interval=0.5)
+    except AssertionError:
+        obj = await kube.creator(name)
+        raise AssertionError(f"{(obj or {}).get('status')}\n{await release.describe()}") from None
+
+
+async def _requests(port: int, stop: asyncio.Event) -> tuple[int, list[str]]:
+    """GET /readyz through the runtime's Service until ``stop``, a new connection each time
+    (so each request picks a pod as kube-proxy sees them then); (sent, failures)."""
+    sent, failures = 0, []
+    limits = httpx.Limits(max_keepalive_connections=0)
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}", timeout=10, limits=limits
+    ) as http:
+        while not stop.is_set():
+            sent += 1
+            try:
+                response = await http.get("/readyz")
+                if response.status_code != 200:
+                    failures.append(f"{response.status_code} {response.text[:200]}")
+            except httpx.HTTPError as error:
+                failures.append(repr(error))
+            await asyncio.sleep(0.05)
+    return sent, failures
+
+
+async def test_upgrade_rolls_the_runtime_without_losing_a_request(
+    release: Release, cluster: Cluster
+) -> None:
+    service = await client.CoreV1Api(cluster.api).read_namespaced_service(
+        "coachops-runtime", NAMESPACE
+    )
+    port = await release.node.node.forward(service.spec.cluster_ip, service.spec.ports[0].port)
+    before = {p.metadata.name for p in await release.pods("coachops-runtime")}
+    stop = asyncio.Event()
+    stream = asyncio.create_task(_requests(port, stop))
+    await asyncio.sleep(1)  # requests flow before the upgrade starts
+    started = time.monotonic()
+    try:
+        await asyncio.to_thread(
+            release.run,
+            "upgrade",
+            RELEASE,
+            str(CHART),
+            "--values",
+            str(release.values),
+            "--set",
+            "runtime.podAnnotations.coachops\\.dev/rollout=2",
+            "--wait",
+        )
+        release.figures["helm upgrade --wait (runtime rolled)"] = time.monotonic() - started
+
+        async def old_gone() -> bool:
+            listed = await client.CoreV1Api(cluster.api).list_namespaced_pod(
+                NAMESPACE, label_selector="app.kubernetes.io/name=coachops-runtime"
+            )
+            return not before & {p.metadata.name for p in listed.items}
+
+        # Through the old pods' preStop and shutdown: the requests keep flowing.
+        await eventually(old_gone, 90, interval=0.5)
+        await asyncio.sleep(1)
+    finally:
+        stop.set()
+        sent, failures = await stream
+    after = {p.metadata.name for p in await release.pods("coachops-runtime")}
+    assert after, before
+    assert not after & before, (before, after)
+    assert all(_ready(p) for p in await release.pods("coachops-runtime"))
+    release.figures["requests during the upgrade"] = sent
+    assert sent > 100, sent
+    assert failures == [], f"{len(failures)} of {sent} failed: {failures[:5]}"
+
+
+async def test_uninstall_removes_workloads_and_keeps_crds_and_tenant_data(
+    release: Release, cluster: Cluster, stack: Stack
+) -> None:
+    kube = Kube(cluster)
+    name = yaml.safe_load(SAMPLE.read_text())["metadata"]["name"]
+    assert condition(await kube.creator(name), "Ready").get("status") == "True"
+    await asyncio.to_thread(release.run, "uninstall", RELEASE, "--wait")
+    apps = client.AppsV1Api(cluster.api)
+    core = client.CoreV1Api(cluster.api)
+
+    async def workloads_gone() -> bool:
+        deployments = await apps.list_namespaced_deployment(NAMESPACE)
+        pods = await core.list_namespaced_pod(
+            NAMESPACE, label_selector="app.kubernetes.io/part-of=coachops"
+        )
+        return not deployments.items and not pods.items
+
+    await eventually(workloads_gone, 90, interval=0.5)
+    # The CRDs stay (crds/ is never deleted), and so does every tenant's data.
+    extensions = client.ApiextensionsV1Api(cluster.api)
+    for plural in (c.CREATOR_PLURAL, c.PROGRAM_PLURAL):
+        await extensions.read_custom_resource_definition(f"{plural}.{c.GROUP}")
+    assert await kube.creator(name) is not None
+    namespace = c.creator_namespace(name)
+    await core.read_namespace(namespace)
+    assert await kube.secret_data(namespace, c.TENANT_SECRET)
+    conn = await asyncpg.connect(stack.postgres.superuser_dsn)
+    try:
+        row = await conn.fetchval("SELECT count(*) FROM creators WHERE name = $1", name)
+    finally:
+        await conn.close()
+    assert row == 1
+    # The next operator (manifests/, later in this package) finishes the deletion; the
+    # sample's reclaimPolicy is Retain.
+    await kube.delete_creator(name)
