@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 
 from coachops_devstack.stack import Stack
-from coachops_runtime.privacy.scan import person_needles, scan
+from coachops_runtime.privacy.scan import Report, person_needles, scan
 from coachops_runtime.privacy.worker import PrivacyPoller
 from tests.privacy.conftest import People, Person, drain
 
@@ -67,12 +69,18 @@ async def test_erasure_leaves_no_trace_and_nothing_else_changes(
     await drain(poller)
 
     ids, texts = await needles_of(people, person)
-    stores = {
-        "database_url": people.database.superuser_dsn,
-        "redis_url": stack.redis.url,
-        "chroma_url": stack.chroma.url,
-    }
-    before = await scan(ids, texts, **stores)
+
+    async def scan_stores(logs: Sequence[Path] = ()) -> Report:
+        return await scan(
+            ids,
+            texts,
+            database_url=people.database.superuser_dsn,
+            redis_url=stack.redis.url,
+            chroma_url=stack.chroma.url,
+            logs=logs,
+        )
+
+    before = await scan_stores()
     assert {t.store for t in before.traces} == {"postgresql", "redis", "chroma"}
     assert {t.location.split(".")[0] for t in before.traces if t.store == "postgresql"} >= {
         "end_users",
@@ -115,7 +123,7 @@ async def test_erasure_leaves_no_trace_and_nothing_else_changes(
     assert (await client.get(user, headers=creator.headers)).status_code == 404
 
     logs = sorted(stack.workdir.rglob("*.log"))
-    after = await scan(ids, texts, **stores, logs=logs)
+    after = await scan_stores(logs)
     assert after.traces == [], after.traces
     assert after.searched["postgresql"] > 50
     assert after.searched["log"] >= 1
