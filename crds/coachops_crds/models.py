@@ -388,8 +388,10 @@ class ModelSpec(CrdModel):
         None,
         max_length=253,
         description=(
-            "Secret in the namespace holding the provider's API key under api-key. Not read "
-            "yet (planned): the openai provider calls its endpoint without a key."
+            "Secret in the namespace holding the provider's API key under api-key. The "
+            "operator copies the key, encrypted, for the runtime (a rotated Secret within "
+            "30 s); the openai provider sends it as its bearer token. A missing Secret or key "
+            "makes ModelReady False (ProviderKeyMissing)."
         ),
     )
     fallback_text: str = Field(

@@ -21,7 +21,6 @@ PLANNED: Final[Mapping[str, frozenset[str]]] = {
     c.CREATOR_KIND: frozenset(),
     c.PROGRAM_KIND: frozenset(
         {
-            "spec.model.apiKeySecretRef",
             "spec.proactive.checkIns.name",
             "spec.proactive.checkIns.message",
             "spec.proactive.inactivityNudgeHours",

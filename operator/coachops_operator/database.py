@@ -450,6 +450,7 @@ class Database:
                 await conn.execute("DELETE FROM programs WHERE program_id = $1", program)
             # Credentials never outlive the program, whatever the reclaim policy keeps.
             await conn.execute("DELETE FROM channel_credentials WHERE program_id = $1", program)
+            await conn.execute("DELETE FROM provider_credentials WHERE program_id = $1", program)
 
     async def channel_hash(self, tenant: uuid.UUID, program: uuid.UUID, channel: str) -> str | None:
         async with self.transaction(tenant) as conn:
@@ -487,6 +488,42 @@ class Database:
                 secret_hash,
                 ciphertext,
             )
+
+    async def provider_hash(self, tenant: uuid.UUID, program: uuid.UUID) -> str | None:
+        async with self.transaction(tenant) as conn:
+            found = await conn.fetchval(
+                "SELECT secret_hash FROM provider_credentials WHERE program_id = $1", program
+            )
+        return None if found is None else str(found)
+
+    async def upsert_provider_credentials(
+        self,
+        tenant: uuid.UUID,
+        program: uuid.UUID,
+        secret_name: str,
+        secret_hash: str,
+        ciphertext: bytes,
+    ) -> None:
+        async with self.transaction(tenant) as conn:
+            await conn.execute(
+                """
+                INSERT INTO provider_credentials
+                    (creator_id, program_id, secret_name, secret_hash, ciphertext)
+                VALUES ($1, $2, $3, $4, $5)
+                ON CONFLICT (creator_id, program_id) DO UPDATE SET
+                    secret_name = EXCLUDED.secret_name, secret_hash = EXCLUDED.secret_hash,
+                    ciphertext = EXCLUDED.ciphertext, updated_at = now()
+                """,
+                tenant,
+                program,
+                secret_name,
+                secret_hash,
+                ciphertext,
+            )
+
+    async def delete_provider_credentials(self, tenant: uuid.UUID, program: uuid.UUID) -> None:
+        async with self.transaction(tenant) as conn:
+            await conn.execute("DELETE FROM provider_credentials WHERE program_id = $1", program)
 
 
 # ---------------------------------------------------------------- verification probe

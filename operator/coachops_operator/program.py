@@ -25,7 +25,14 @@ from pydantic import ValidationError
 
 from coachops_crds import constants as c
 from coachops_crds.models import AllowedModels, CoachingProgramSpec
-from coachops_operator import channels, knowledge, metrics, program_models, schedules
+from coachops_operator import (
+    channels,
+    knowledge,
+    metrics,
+    program_models,
+    provider_key,
+    schedules,
+)
 from coachops_operator import conditions as cond
 from coachops_operator.conditions import Observation
 from coachops_operator.database import STORE_ERRORS as PG_ERRORS
@@ -177,6 +184,16 @@ async def evaluate(
     if spec is not None:
         synced = await _synced(stores, name, namespace, body, creator, spec, copy=copy)
     models = await program_models.observe(stores, (namespace, name), body, spec, creator)
+    if spec is not None and synced.result is Result.SYNCED and creator is not None:
+        key_problem = await provider_key.copy(
+            stores, namespace, spec, c.tenant_id(creator["name"]), pid
+        )
+        if key_problem is not None:
+            models = program_models.Models(
+                Observation.false(cond.MODEL_READY, "ProviderKeyMissing", key_problem),
+                models.percent,
+                models.names,
+            )
     knowledge, chunks = await knowledge_status(stores, namespace, name, spec, creator)
     if synced.result is Result.SYNCED and creator is not None:
         wiring = await channels.wire(stores, namespace, raw, c.tenant_id(creator["name"]), pid)
@@ -318,4 +335,5 @@ async def remove(stores: Stores, name: str, namespace: str, creator: CreatorSumm
         stores.pulls.release((namespace, name))
     stores.programs.pop((namespace, name), None)
     channels.forget(stores, pid)
+    provider_key.forget(stores, pid)
     return keep

@@ -66,6 +66,7 @@ class Stores:
     recheck_gate: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))
     programs: dict[tuple[str, str], ProgramView] = field(default_factory=dict)
     channel_hashes: dict[tuple[uuid.UUID, str], str] = field(default_factory=dict)
+    provider_hashes: dict[uuid.UUID, str] = field(default_factory=dict)  # provider_key.py
     # name -> ((uid, generation), spec, manifests): the drift check's desired objects.
     desired: dict[str, tuple[tuple[str, int], CreatorSpec, list[Manifest]]] = field(
         default_factory=dict

@@ -13,11 +13,16 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 import uvicorn
-from fastapi import FastAPI
+from cryptography.fernet import Fernet
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import StreamingResponse
 
 from coachops_devstack.ports import free_port
 from coachops_runtime.ai.providers import ChatMessage, ChatRequest, OpenAIProvider, Usage
+from coachops_runtime.ai.settings import AiSettings
 from coachops_runtime.ai.worker import ReplyPoller
+from coachops_runtime.kit.db import create_pool
+from coachops_runtime.kit.settings import Settings
 from tests.ai import sse
 from tests.ai.conftest import Coaching
 
@@ -165,3 +170,100 @@ async def test_openai_provider_program_replies_end_to_end(
     assert reply["body"].strip()
     assert reply["completion_tokens"] == 24
     assert reply["model"] == coaching.ollama_stack.chat_model
+
+
+async def _serve(app: FastAPI) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
+    served = uvicorn.Server(config)
+    task = asyncio.create_task(served.serve())
+    async with asyncio.timeout(10):
+        while not served.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
+            await asyncio.sleep(0.02)
+    return served, task, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+async def keyed_api(ollama: str) -> AsyncIterator[tuple[str, list[str]]]:
+    """An OpenAI-compatible API that wants ``Bearer sk-coach``: Ollama's /v1 behind a check
+    of the Authorization header (each header seen is recorded)."""
+    seen: list[str] = []
+    app = FastAPI()
+    upstream = httpx.AsyncClient(base_url=ollama, timeout=60)
+
+    @app.post("/v1/chat/completions")
+    async def completions(request: Request) -> Response:
+        seen.append(request.headers.get("authorization", ""))
+        if request.headers.get("authorization") != "Bearer sk-coach":
+            return Response('{"error": {"message": "bad key"}}', 401)
+        forwarded = upstream.build_request(
+            "POST", "/v1/chat/completions", content=await request.body()
+        )
+        answer = await upstream.send(forwarded, stream=True)
+        return StreamingResponse(
+            answer.aiter_raw(), answer.status_code, media_type="text/event-stream"
+        )
+
+    served, task, base = await _serve(app)
+    yield f"{base}/v1", seen
+    served.should_exit = True
+    await task
+    await upstream.aclose()
+
+
+@pytest.fixture
+async def keyed_replies(
+    runtime_settings: Settings, ai_settings: AiSettings, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[tuple[ReplyPoller, Fernet]]:
+    """A reply worker that reads provider keys with a credentials key of its own."""
+    key = Fernet.generate_key()
+    monkeypatch.setenv("COACHOPS_CHANNEL_KEY", key.decode())
+    pool = await create_pool(runtime_settings.model_copy(update={"db_pool_size": 4}))
+    poller = ReplyPoller(runtime_settings, pool, ai_settings)
+    try:
+        yield poller, Fernet(key)
+    finally:
+        await poller.close()
+        await pool.close()
+
+
+async def test_openai_provider_sends_the_programs_api_key_and_falls_back_without_it(
+    coaching: Coaching,
+    keyed_api: tuple[str, list[str]],
+    keyed_replies: tuple[ReplyPoller, Fernet],
+) -> None:
+    base, seen = keyed_api
+    replies, fernet = keyed_replies
+    creator = await coaching.creator("aikey")
+    spec = coaching.spec(provider="openai", baseUrl=base, apiKeySecretRef="llm")
+    keyed = await coaching.program(creator, "keyed", spec)
+    # What the operator writes (provider_key.py): the key, encrypted, under the tenant.
+    await coaching.tenants.owner(
+        creator.creator_id,
+        "INSERT INTO provider_credentials (creator_id, program_id, secret_name, secret_hash,"
+        " ciphertext) VALUES ($1, $2, 'llm', 'h', $3)",
+        creator.creator_id,
+        keyed,
+        fernet.encrypt(json.dumps({"api-key": "sk-coach"}).encode()),
+    )
+    unkeyed = await coaching.program(creator, "unkeyed", spec)
+    await coaching.send(await coaching.end_user(creator, keyed), "Hello")
+    await coaching.drain(replies)
+    assert seen == ["Bearer sk-coach"]
+    (reply,) = await coaching.superuser(
+        "SELECT author, completion_tokens FROM messages WHERE author <> 'end_user'"
+    )
+    assert (reply["author"], reply["completion_tokens"]) == ("ai", 24)
+
+    # The program without a copied key calls without it and is refused: its end user gets
+    # the fallback text (the key of another program is never used).
+    me = await coaching.end_user(creator, unkeyed)
+    await coaching.send(me, "Hello")
+
+    async def fallback_sent() -> bool:
+        await replies.poll()
+        return any(m["author"] == "system" for m in await coaching.messages(me))
+
+    await coaching.wait_for(fallback_sent, seconds=60)
+    assert len(seen) > 1
+    assert "Bearer sk-coach" not in seen[1:]

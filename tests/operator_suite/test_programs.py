@@ -412,6 +412,73 @@ async def test_channel_secrets_are_checked_copied_encrypted_and_rotated(
 # ---------------------------------------------------------------- schedules
 
 
+async def test_the_provider_api_key_is_checked_copied_encrypted_rotated_and_removed(
+    operator: Operator,
+    kube: Kube,
+    models: Models,
+    superuser: asyncpg.Connection,
+    creators: list[str],
+    new_creator_name: Callable[[str], str],
+) -> None:
+    name = new_creator_name("key")
+    await _creator_allowing(kube, creators, name)
+    namespace = c.creator_namespace(name)
+    model = {
+        "provider": "openai",
+        "chat": DEFAULT_CHAT,
+        "baseUrl": "http://127.0.0.1:9/v1",
+        "apiKeySecretRef": "llm",
+    }
+    await kube.create_program(name, "keyed", model=model)
+    obj = await eventually(
+        lambda: _condition_is(kube, name, "keyed", "ModelReady", reason="ProviderKeyMissing"),
+        60,
+    )
+    assert "Secret llm (apiKeySecretRef) not found" in condition(obj, "ModelReady")["message"]
+    program_id = c.program_id(name, "keyed")
+    fernet = Fernet(models.channel_key)
+
+    async def stored_key() -> str | None:
+        found = await superuser.fetchval(
+            "SELECT ciphertext FROM provider_credentials WHERE program_id = $1", program_id
+        )
+        return None if found is None else str(json.loads(fernet.decrypt(found))["api-key"])
+
+    await _put_secret(kube, namespace, "llm", {"api-key": "sk-first"})
+    await eventually(lambda: _condition_is(kube, name, "keyed", "ModelReady", status="True"), 30)
+    assert await eventually(stored_key, 10) == "sk-first"
+    ciphertext = await superuser.fetchval(
+        "SELECT ciphertext FROM provider_credentials WHERE program_id = $1", program_id
+    )
+    assert b"sk-first" not in ciphertext
+    obj = await kube.program(name, "keyed")
+    assert "sk-first" not in json.dumps(obj)
+
+    # A rotated Secret is copied again by the timer.
+    await _put_secret(kube, namespace, "llm", {"api-key": "sk-second"})
+
+    async def rotated() -> bool:
+        return await stored_key() == "sk-second"
+
+    await eventually(rotated, 30)
+
+    # Without a reference the copy goes.
+    await kube.objects.patch_namespaced_custom_object(
+        c.GROUP,
+        c.VERSION,
+        namespace,
+        c.PROGRAM_PLURAL,
+        "keyed",
+        {"spec": {"model": {"apiKeySecretRef": None}}},
+        _content_type="application/merge-patch+json",  # type: ignore[call-arg]
+    )
+
+    async def removed() -> bool:
+        return await stored_key() is None
+
+    await eventually(removed, 30)
+
+
 async def test_a_bad_cron_expression_makes_the_schedule_not_ready(
     operator: Operator,
     kube: Kube,

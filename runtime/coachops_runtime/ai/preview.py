@@ -62,7 +62,9 @@ async def prepare_preview(
             await store.close()
             await embedder.close()
     spec = program["spec"] or {}
-    return PreparedPreview(ProgramModel.from_spec(spec), sources, spec, message)
+    return PreparedPreview(
+        ProgramModel.from_spec(spec, program["provider_key"]), sources, spec, message
+    )
 
 
 async def preview_events(

@@ -23,6 +23,8 @@ SELECT j.job_id, j.creator_id, j.program_id, j.conversation_id, j.end_user_id, j
        u.time_zone, u.locale,
        extract(epoch FROM clock_timestamp() - j.created_at) * 1000 AS queued_ms,
        coalesce(cm.summary, '') AS summary,
+       (SELECT k.ciphertext FROM provider_credentials k
+        WHERE k.program_id = j.program_id) AS provider_key,
        (SELECT count(*) FROM messages x
         WHERE x.conversation_id = j.conversation_id AND x.author <> 'system'
           AND x.message_id > coalesce(cm.through_message_id, 0)) AS unsummarized
@@ -237,7 +239,12 @@ FROM reply_jobs j JOIN creators c ON c.creator_id = j.creator_id
 WHERE j.message_id = $1
 """
 _REPLY = "SELECT message_id, body, citations FROM messages WHERE message_id = $1 AND author = 'ai'"
-_PROGRAM = "SELECT program_id, spec FROM programs WHERE name = $1 AND deleted_at IS NULL"
+_PROGRAM = """
+SELECT p.program_id, p.spec,
+       (SELECT k.ciphertext FROM provider_credentials k
+        WHERE k.program_id = p.program_id) AS provider_key
+FROM programs p WHERE p.name = $1 AND p.deleted_at IS NULL
+"""
 _CONVERSATION_MEMORY = """
 SELECT v.conversation_id, coalesce(m.summary, '') AS summary,
        coalesce(m.through_message_id, 0) AS through_message_id, m.updated_at

@@ -295,7 +295,7 @@ class ReplyPoller:
         # clock): the request's rest, its commit, the wake-up and the claim.
         timings["queued_ms"] = float(job["queued_ms"])
         lap = time.perf_counter()
-        model = ProgramModel.from_spec(spec)
+        model = ProgramModel.from_spec(spec, job["provider_key"])
         # The safety check and retrieval at once: both wait mostly for the embedder.
         verdict, sources = await asyncio.gather(
             hooks.check_safety(job, spec, self.embedder), self._retrieve(creator_id, job, fields)
