@@ -8,21 +8,28 @@ from typing import Any
 
 import httpx
 
+from coachops_runtime.kit.pagination import encode_position
 from tests.channels.conftest import Channeling, Sender
 from tests.runtime.conftest import Creator
 
 
-async def _history(client: httpx.AsyncClient, path: str, headers: dict[str, str]) -> list[Any]:
+async def _history(
+    client: httpx.AsyncClient, path: str, headers: dict[str, str], limit: int = 2
+) -> list[Any]:
     items: list[Any] = []
     cursor = ""
     while True:
-        response = await client.get(f"{path}?limit=2{cursor}", headers=headers)
+        response = await client.get(f"{path}?limit={limit}{cursor}", headers=headers)
         assert response.status_code == 200, response.text
         page = response.json()
         items += page["items"]
         if page["next_cursor"] is None:
             return items
         cursor = f"&cursor={page['next_cursor']}"
+
+
+def _after(events: list[Any]) -> str:
+    return encode_position(events[-1]["event_id"])
 
 
 async def _end_user(channeling: Channeling, robin: Sender) -> str:
@@ -92,11 +99,26 @@ async def test_keywords_and_creator_changes_make_the_history(channeling: Channel
     )
     assert token.status_code == 201
     me = {"Authorization": f"Bearer {token.json()['access_token']}"}
-    mine = await _history(client, "/v1/me/consent-history", me)
+    # One page: an end user may make 5 requests a second.
+    mine = await _history(client, "/v1/me/consent-history", me, limit=50)
     assert [e["event_id"] for e in mine] == [e["event_id"] for e in history] + [
         mine[-1]["event_id"]
     ]
     assert mine[-1]["source"] == "keyword_stop"
+    # And changes it themselves.
+    opted_in = await client.put(
+        "/v1/me/consents/sms", json={"granted": True, "address": robin.address}, headers=me
+    )
+    assert opted_in.status_code == 200, opted_in.text
+    assert opted_in.json()["granted"] is True
+    (last,) = (
+        await client.get("/v1/me/consent-history?cursor=" + _after(mine), headers=me)
+    ).json()["items"]
+    assert (last["source"], last["granted"], last["actor_id"]) == ("end_user", True, None)
+    (current,) = await _current(client, creator, end_user)
+    assert current["granted"] is True
+    bad = await client.put("/v1/me/consents/fax", json={"granted": True}, headers=me)
+    assert bad.status_code == 422
 
 
 async def test_another_tenant_cannot_read_a_history(channeling: Channeling) -> None:

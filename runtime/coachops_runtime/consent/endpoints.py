@@ -1,4 +1,5 @@
-"""A person's consent history: for the creator, and for the end user themselves."""
+"""A person's consent history, for the creator and for the end user themselves; the end
+user's own consent changes."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from coachops_runtime.auth.dependencies import EndUserDep, EndUsersRead
 from coachops_runtime.consent import service
 from coachops_runtime.consent.schemas import ConsentEventPublic
 from coachops_runtime.endusers.repository import EndUserRepository
+from coachops_runtime.endusers.schemas import Channel, ConsentPublic, ConsentUpdate
 from coachops_runtime.kit.errors import NotFound, problems
 from coachops_runtime.kit.pagination import CursorQuery, Page
 
@@ -45,3 +47,25 @@ async def my_consent_history(
     return await service.history_page(
         context.session, context.end_user_id, limit=limit, cursor=cursor
     )
+
+
+@router.put(
+    "/v1/me/consents/{channel}",
+    response_model=ConsentPublic,
+    responses=problems(401, 403, 429),
+)
+async def set_my_consent(
+    channel: Channel, data: ConsentUpdate, context: EndUserDep
+) -> ConsentPublic:
+    """Agree or decline to be contacted on a channel; the change is added to your consent
+    history."""
+    row = await service.record_change(
+        context.session,
+        context.tenant.creator_id,
+        context.end_user_id,
+        channel,
+        granted=data.granted,
+        address=data.address,
+        source="end_user",
+    )
+    return ConsentPublic(**row)
