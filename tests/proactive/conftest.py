@@ -196,11 +196,24 @@ class World:
         assert response.status_code == 201, response.text
         return uuid.UUID(response.json()["end_user_id"])
 
-    async def wire_telegram(self, creator: Creator, program: uuid.UUID) -> str:
-        """Telegram credentials for the program, as the operator copies them; returns the
-        bot token."""
-        token = f"{uuid.uuid4().hex[:8]}:bot-token"
-        values = {"bot-token": token, "webhook-secret": "s3cret"}
+    async def wire(self, creator: Creator, program: uuid.UUID, channel: str) -> dict[str, str]:
+        """The channel's credentials for the program, as the operator copies them (and the
+        stand-in told to accept them); returns them."""
+        tag = uuid.uuid4().hex[:8]
+        values = {
+            "telegram": {"bot-token": f"{tag}:bot-token", "webhook-secret": "s3cret"},
+            "sms": {
+                "account-sid": f"AC{tag}",
+                "auth-token": f"{tag}-auth",
+                "from-number": "+15550001111",
+            },
+            "whatsapp": {
+                "access-token": f"EAA{tag}",
+                "app-secret": f"{tag}-app",
+                "verify-token": "v",
+                "phone-number-id": str(int(tag, 16)),
+            },
+        }[channel]
         key = self.channel_settings.key
         assert key is not None
         ciphertext = Fernet(key.get_secret_value()).encrypt(
@@ -209,29 +222,49 @@ class World:
         await self.tenants.owner(
             creator.creator_id,
             "INSERT INTO channel_credentials (creator_id, program_id, channel, secret_name,"
-            " secret_hash, ciphertext) VALUES ($1, $2, 'telegram', 'tg', 'test', $3)",
+            " secret_hash, ciphertext) VALUES ($1, $2, $3, 'creds', 'test', $4)",
             creator.creator_id,
             program,
+            channel,
             ciphertext,
         )
-        self.standins.telegram_tokens.add(token)
-        return token
+        if channel == "telegram":
+            self.standins.telegram_tokens.add(values["bot-token"])
+        elif channel == "sms":
+            self.standins.twilio_accounts[values["account-sid"]] = values["auth-token"]
+        else:
+            self.standins.whatsapp_phones[values["phone-number-id"]] = values["access-token"]
+        return values
+
+    async def wire_telegram(self, creator: Creator, program: uuid.UUID) -> str:
+        return (await self.wire(creator, program, "telegram"))["bot-token"]
 
     async def on_telegram(self, creator: Creator, program: uuid.UUID, end_user: uuid.UUID) -> str:
-        """The end user's Telegram identity (as a first inbound message leaves it); returns
-        the chat id replies go to."""
-        chat = str(next(_chat_ids))
+        return await self.identity(creator, program, end_user, "telegram", str(next(_chat_ids)))
+
+    async def identity(
+        self,
+        creator: Creator,
+        program: uuid.UUID,
+        end_user: uuid.UUID,
+        channel: str,
+        address: str,
+        last_inbound_at: datetime | None = None,
+    ) -> str:
+        """The end user's identity on a channel (as a first inbound message leaves it);
+        returns the address replies go to."""
         await self.tenants.owner(
             creator.creator_id,
             "INSERT INTO channel_identities (creator_id, program_id, channel, external_id,"
-            " end_user_id, address, last_inbound_at) VALUES ($1, $2, 'telegram', $3, $4, $3, $5)",
+            " end_user_id, address, last_inbound_at) VALUES ($1, $2, $3, $4, $5, $4, $6)",
             creator.creator_id,
             program,
-            chat,
+            channel,
+            address,
             end_user,
-            self.clock.now(),
+            last_inbound_at or self.clock.now(),
         )
-        return chat
+        return address
 
     async def rows(self, sql: str, *args: Any) -> list[Any]:
         conn = await asyncpg.connect(self.database.superuser_dsn)
@@ -260,8 +293,8 @@ class World:
                 if await self.outbox.poll() == 0:
                     await asyncio.sleep(0.05)
 
-    def received(self, chat: str) -> list[Received]:
-        return self.standins.sent("telegram", chat)
+    def received(self, to: str, provider: str = "telegram") -> list[Received]:
+        return self.standins.sent(provider, to)
 
     async def decisions(self, end_user: uuid.UUID) -> list[Any]:
         return await self.rows(

@@ -1,0 +1,186 @@
+"""Three scheduler processes (``python -m coachops_runtime.proactive``) on one scaled clock
+live through four simulated days (a DST change among them) while one of them at a time is
+SIGKILLed at random moments and restarted: every end user gets exactly one check-in per
+local day, counted from what the Telegram stand-in received."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sys
+import time
+import uuid
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from coachops_devstack.process import ManagedProcess
+from coachops_runtime.kit.settings import Settings
+from coachops_runtime.proactive.clock import ScaledClock
+from coachops_runtime.proactive.engine import Engine
+from coachops_runtime.proactive.scheduler import ProactivePoller
+from coachops_runtime.proactive.settings import ProactiveSettings
+from tests.mail.conftest import worker_env
+from tests.proactive.conftest import World
+
+ZONES = ["Asia/Tokyo", "Europe/Berlin", "America/New_York"]
+USERS_PER_CREATOR = 50
+CREATORS = 3
+SIMULATED = timedelta(days=3)
+REAL_SECONDS = 30.0
+SPEED = SIMULATED.total_seconds() / REAL_SECONDS
+START = datetime(2026, 10, 23, 23, 30, tzinfo=UTC)  # Berlin leaves summer time on the 25th
+
+
+async def _populate(world: World) -> dict[uuid.UUID, tuple[str, ZoneInfo]]:
+    """Creators, each with a program and its end users on Telegram, written as the
+    operator and the webhook would (in bulk, to keep the test short)."""
+    users: dict[uuid.UUID, tuple[str, ZoneInfo]] = {}
+    chat = 900_000
+    for c in range(CREATORS):
+        creator = await world.tenants.provision(f"rep{c}{uuid.uuid4().hex[:6]}")
+        program = await world.program(
+            creator,
+            {
+                "checkIns": [{"name": "morning", "cron": "0 8 * * *", "content": "template"}],
+                "quietHours": {"start": "00:00", "end": "00:00"},
+            },
+        )
+        await world.wire_telegram(creator, program)
+        conn = await asyncpg.connect(world.database.owner_dsn)
+        try:
+            async with conn.transaction():
+                await conn.execute(
+                    "SELECT set_config('coachops.tenant_id', $1, true)", str(creator.creator_id)
+                )
+                for n in range(USERS_PER_CREATOR):
+                    zone = ZONES[n % len(ZONES)]
+                    user = await conn.fetchval(
+                        "INSERT INTO end_users (creator_id, display_name, time_zone, status)"
+                        " VALUES ($1, $2, $3, 'active') RETURNING end_user_id",
+                        creator.creator_id,
+                        f"user{n}",
+                        zone,
+                    )
+                    chat += 1
+                    await conn.execute(
+                        "INSERT INTO enrolments (creator_id, end_user_id, program_id)"
+                        " VALUES ($1, $2, $3)",
+                        creator.creator_id,
+                        user,
+                        program,
+                    )
+                    await conn.execute(
+                        "INSERT INTO channel_identities (creator_id, program_id, channel,"
+                        " external_id, end_user_id, address, last_inbound_at)"
+                        " VALUES ($1, $2, 'telegram', $3, $4, $3, $5)",
+                        creator.creator_id,
+                        program,
+                        str(chat),
+                        user,
+                        START,
+                    )
+                    users[user] = (str(chat), ZoneInfo(zone))
+        finally:
+            await conn.close()
+    return users
+
+
+async def test_replicas_killed_at_random_lose_and_duplicate_nothing(
+    world: World, runtime_settings: Settings, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    settings = ProactiveSettings(batch_size=5, stale_after_hours=48)
+    world.clock.set(START)
+    users = await _populate(world)
+    while await world.tick():  # every schedule planned before the replicas start
+        pass
+
+    epoch = time.time() + 3.0  # the simulated clock starts once the replicas are up
+    env = worker_env(runtime_settings.model_copy(update={"worker_poll_seconds": 0.05}))
+    env |= {
+        "COACHOPS_PROACTIVE_CLOCK_START": START.isoformat(),
+        "COACHOPS_PROACTIVE_CLOCK_EPOCH": repr(epoch),
+        "COACHOPS_PROACTIVE_CLOCK_SPEED": repr(SPEED),
+        "COACHOPS_PROACTIVE_BATCH_SIZE": "5",
+        "COACHOPS_PROACTIVE_STALE_AFTER_HOURS": "48",
+    }
+    argv = [sys.executable, "-m", "coachops_runtime.proactive"]
+    replicas: list[ManagedProcess] = []
+    starts = 0
+
+    async def start(index: int, wait: bool = True) -> ManagedProcess:
+        nonlocal starts
+        starts += 1
+        process = ManagedProcess(
+            f"scheduler-{index}-{starts}", argv, tmp_path / f"scheduler-{starts}.log", env=env
+        )
+        process.start()
+
+        async def ready() -> bool:
+            return "scheduler started" in process.log_path.read_text(errors="replace")
+
+        if wait:
+            await process.wait_ready(ready, timeout=30)
+        return process
+
+    def up(process: ManagedProcess) -> bool:
+        return "scheduler started" in process.log_path.read_text(errors="replace")
+
+    rng = random.Random(16)
+    kills = 0
+    try:
+        replicas = list(await asyncio.gather(*(start(i) for i in range(3))))
+        deadline = epoch + REAL_SECONDS
+        while time.time() < deadline:
+            await asyncio.sleep(rng.uniform(0.5, 2.0))
+            running = [i for i, process in enumerate(replicas) if up(process)]
+            if len(running) < 2:
+                continue  # keep one working while another starts (restarts take seconds)
+            victim = rng.choice(running)
+            replicas[victim].kill()
+            kills += 1
+            replicas[victim] = await start(victim, wait=False)
+    finally:
+        for process in replicas:
+            process.kill()
+            process.stop()
+    end = ScaledClock(START, epoch, SPEED).now()
+    assert end >= START + SIMULATED * 0.9
+    assert kills >= 5
+
+    # What the replicas left due before the end, handled here; then every delivery.
+    world.clock.set(end)
+    drain = ProactivePoller(pool, settings, Engine(settings, None), world.clock)
+    while await drain.poll():
+        pass
+    await world.deliver(seconds=120)
+
+    duplicates = missed = 0
+    for user, (chat, zone) in users.items():
+        expected = set()
+        day = START.astimezone(zone).date()
+        while (at := datetime.combine(day, datetime.min.time().replace(hour=8), zone)) <= end:
+            if at > START:
+                expected.add(day.isoformat())
+            day += timedelta(days=1)
+        received = len(world.received(chat))
+        keys = Counter(
+            row["occurrence_key"]
+            for row in await world.rows(
+                "SELECT occurrence_key FROM proactive_decisions"
+                " WHERE end_user_id = $1 AND outcome = 'sent'",
+                user,
+            )
+        )
+        duplicates += max(0, received - len(expected)) + sum(n - 1 for n in keys.values())
+        missed += len(expected - set(keys)) + max(0, len(expected) - received)
+    outcomes = await world.rows(
+        "SELECT outcome, reason, count(*) AS n FROM proactive_decisions GROUP BY 1, 2"
+    )
+    due = await world.rows("SELECT count(*) AS n FROM channel_due")
+    assert (duplicates, missed) == (0, 0), ([tuple(r) for r in outcomes], due[0]["n"], end)
+    total = sum(len(world.received(chat)) for chat, _ in users.values())
+    assert total >= len(users) * 3  # at least three local mornings each
