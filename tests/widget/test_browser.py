@@ -184,7 +184,7 @@ async def test_the_widget_streams_resumes_escapes_and_keeps_to_its_origins(
 ) -> None:
     listed, unlisted = site.origins
     creator = await coaching.creator("widgetchrome")
-    spec = coaching.spec(chat=instruct_model, maxTokens=80)
+    spec = coaching.spec(chat=instruct_model, maxTokens=150)
     spec["channels"] = [{"type": "web", "allowedOrigins": [listed]}]
     program = await coaching.program(creator, "sleep", spec)
     me = await coaching.end_user(creator, program)
