@@ -2,5 +2,6 @@
 
 Its pollers deliver the e-mail outbox (``coachops_runtime.mail``) and ingest knowledge
 documents (``coachops_runtime.knowledge.ingest``, when Ollama and Chroma are configured)
-and generate AI replies (``coachops_runtime.ai.worker``).
+and generate AI replies (``coachops_runtime.ai.worker``), and once an hour purge messages
+past their program's retention limit (``coachops_runtime.retention.purge``).
 """
