@@ -361,6 +361,8 @@
     message.item.setAttribute("data-state", done ? "done" : "stopped");
     if (done) {
       say("");
+    } else if (!message.text.data) {
+      message.item.remove(); // no reply is coming (a human took over) or none could be read
     }
   }
 
