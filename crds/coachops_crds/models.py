@@ -533,7 +533,8 @@ class ChannelSpec(CrdModel):
             "web, telegram, whatsapp, sms, email or slack. web is the runtime's end-user API. "
             "For the others the operator checks the channel's Secret and publishes its webhook "
             "URL in status.endpoints; the runtime receives telegram, whatsapp, sms and slack "
-            "messages there and its worker delivers the replies. email is planned."
+            "messages there, and email from a Mailgun inbound route, and its worker delivers "
+            "the replies (email over the runtime's SMTP settings)."
         )
     )
     enabled: bool = Field(
@@ -771,9 +772,9 @@ class CoachingProgramSpec(CrdModel):
         default_factory=lambda: [ChannelSpec(type="web")],
         max_length=6,
         description=(
-            "Channels, at most one of each type: telegram, whatsapp, sms and slack receive "
-            "and send through the runtime's webhooks and worker, web is the end-user API; "
-            "email is planned."
+            "Channels, at most one of each type: telegram, whatsapp, sms, slack and email "
+            "receive and send through the runtime's webhooks and worker, web is the end-user "
+            "API."
         ),
         json_schema_extra={
             "x-kubernetes-list-type": "map",
@@ -819,7 +820,7 @@ class CoachingProgramStatus(CrdModel):
         description=(
             "Inbound webhook URL per enabled channel except web: "
             "{base}/v1/hooks/{channel}/{programId}, where the runtime receives the provider's "
-            "messages (telegram, whatsapp, sms, slack; email is planned)."
+            "messages (telegram, whatsapp, sms, slack, email)."
         ),
     )
     knowledge_chunks: int = Field(

@@ -35,13 +35,10 @@ PARTLY_PLANNED: Final[Mapping[str, frozenset[str]]] = {
     c.CREATOR_KIND: frozenset({"spec.isolation"}),
     c.PROGRAM_KIND: frozenset(
         {
-            "spec.channels",
             "spec.channels.enabled",
-            "spec.channels.type",
             "spec.proactive",
             "spec.proactive.checkIns",
             "spec.proactive.checkIns.cron",
-            "status.endpoints",
         }
     ),
 }
