@@ -28,6 +28,7 @@ from coachops_runtime.kit.settings import Settings
 from coachops_runtime.kit.transaction import TransactionMiddleware
 from coachops_runtime.knowledge.endpoints import router as knowledge_router
 from coachops_runtime.privacy.endpoints import router as privacy_router
+from coachops_runtime.proactive.endpoints import router as proactive_router
 from coachops_runtime.programs.endpoints import router as programs_router
 from coachops_runtime.widget.cors import WidgetCors
 from coachops_runtime.widget.endpoints import router as widget_router
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         analytics_router,
         audit_router,
         consent_router,
+        proactive_router,
         auth_router,
         channels_router,
         widget_router,

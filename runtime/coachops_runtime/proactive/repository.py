@@ -214,3 +214,49 @@ class ProactiveRepository:
             day,
             now,
         )
+
+
+_SCHEDULES = """
+SELECT s.schedule_id, s.program_id, s.end_user_id, s.kind, s.item, s.occurrence,
+       CASE WHEN s.due_at = '-infinity' THEN NULL ELSE s.due_at END AS due_at,
+       s.deferred, s.send_now, u.time_zone
+FROM proactive_schedules s JOIN end_users u ON u.end_user_id = s.end_user_id
+"""
+_UPCOMING = (
+    _SCHEDULES
+    + "WHERE ($1::uuid IS NULL OR s.program_id = $1) AND ($2::uuid IS NULL OR s.end_user_id = $2)"
+    " ORDER BY s.due_at, s.schedule_id LIMIT $3"
+)
+_ONE = _SCHEDULES + "WHERE s.schedule_id = $1"
+_DECISIONS = """
+SELECT decision_id, program_id, end_user_id, schedule_id, kind, item, occurrence,
+       occurrence_key, outcome, reason, channel, message_id, local_day, decided_at
+FROM proactive_decisions
+WHERE ($1::uuid IS NULL OR program_id = $1) AND ($2::uuid IS NULL OR end_user_id = $2)
+  AND ($3::text IS NULL OR outcome = $3)
+ORDER BY decided_at DESC, decision_id DESC LIMIT $4
+"""
+
+
+class CreatorQueries:
+    """The creator API's reads (RLS keeps them to the caller's tenant)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    async def upcoming(
+        self, program_id: uuid.UUID | None, end_user_id: uuid.UUID | None, limit: int
+    ) -> list[Any]:
+        return await self.session.all(_UPCOMING, program_id, end_user_id, limit)
+
+    async def one(self, schedule_id: int) -> Any | None:
+        return await self.session.one_or_none(_ONE, schedule_id)
+
+    async def decisions(
+        self,
+        program_id: uuid.UUID | None,
+        end_user_id: uuid.UUID | None,
+        outcome: str | None,
+        limit: int,
+    ) -> list[Any]:
+        return await self.session.all(_DECISIONS, program_id, end_user_id, outcome, limit)

@@ -32,7 +32,10 @@ class Occurrence:
 
 
 class Target(Protocol):
-    message_kind: str  # messages.kind
+    @property
+    def message_kind(self) -> str:
+        """The kind of message it sends (``messages.kind``)."""
+        ...
 
     def basis(self) -> str: ...
 
