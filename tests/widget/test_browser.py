@@ -64,15 +64,15 @@ def documented_snippet() -> str:
 
 @dataclass
 class Site:
-    """A creator's page on two loopback origins: one the program lists, one it does not."""
+    """A creator's pages on two loopback origins: one the program lists, one it does not."""
 
-    body: str = ""
+    pages: dict[str, str] = field(default_factory=dict)  # path -> HTML
     csp: str = ""
     origins: list[str] = field(default_factory=list)
 
-    async def page(self, _request: web.Request) -> web.Response:
+    async def page(self, request: web.Request) -> web.Response:
         return web.Response(
-            text=self.body,
+            text=self.pages[request.path],
             content_type="text/html",
             headers={"Content-Security-Policy": self.csp},
         )
@@ -82,7 +82,7 @@ class Site:
 async def site() -> AsyncIterator[Site]:
     served = Site()
     application = web.Application()
-    application.router.add_get("/", served.page)
+    application.router.add_get("/{page:.*}", served.page)
     runner = web.AppRunner(application, access_log=None)
     await runner.setup()
     for _ in range(2):
@@ -189,14 +189,19 @@ async def test_the_widget_streams_resumes_escapes_and_keeps_to_its_origins(
     program = await coaching.program(creator, "sleep", spec)
     me = await coaching.end_user(creator, program)
     runtime = f"http://127.0.0.1:{proxy.port}"
-    site.body = (
-        f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>{TITLE}</title>'
-        "</head><body><h1>Sleep better</h1>\n"
-        + documented_snippet()
-        .replace(DOCUMENTED_RUNTIME, runtime)
-        .replace("END_USER_TOKEN", me["Authorization"].removeprefix("Bearer "))
-        + "\n</body></html>\n"
-    )
+
+    def html(token: str, lang: str = "en") -> str:
+        return (
+            f'<!doctype html>\n<html lang="{lang}"><head><meta charset="utf-8">'
+            f"<title>{TITLE}</title></head><body><h1>Sleep better</h1>\n"
+            + documented_snippet()
+            .replace(DOCUMENTED_RUNTIME, runtime)
+            .replace("END_USER_TOKEN", token)
+            + "\n</body></html>\n"
+        )
+
+    token = me["Authorization"].removeprefix("Bearer ")
+    site.pages = {"/": html(token), "/de": html(token, "de"), "/expired": html(token[:-4])}
     site.csp = (
         f"default-src 'none'; script-src {runtime}; connect-src {runtime}; style-src 'none';"
         " img-src 'none'; base-uri 'none'; form-action 'none'"
@@ -286,16 +291,27 @@ async def test_the_widget_streams_resumes_escapes_and_keeps_to_its_origins(
             await asyncio.sleep(0.05)
     assert violations[0].startswith("style-src")
 
-    # A page on an origin the program does not list reads nothing.
+    # A token that no longer verifies: the widget says the session ended and stops.
+    expired, _violations = await open_page(browser, listed + "/expired")
+    assert await status_text(expired) == ("Your session has ended. Reload the page to continue.")
+    assert await expired.get_by_role("textbox", name="Message").is_disabled()
+
+    # A page on an origin the program does not list reads nothing (in the page's language).
     before = len(await coaching.messages(me))
-    other, _violations = await open_page(browser, unlisted + "/")
-    status = other.get_by_role("status")
+    other, _violations = await open_page(browser, unlisted + "/de")
+    assert await status_text(other) == "Etwas ist schiefgegangen. Bitte erneut versuchen."
+    await other.get_by_role("textbox", name="Nachricht").wait_for()
+    assert await other.locator("li[data-author]").count() == 0
+    assert len(await coaching.messages(me)) == before
+
+
+async def status_text(page: Page) -> str:
+    """The widget's status line, once it says something."""
+    status = page.get_by_role("status")
     async with asyncio.timeout(10):
         while not await status.inner_text():  # noqa: ASYNC110 - polling the page
             await asyncio.sleep(0.05)
-    assert await status.inner_text() == "Something went wrong. Please try again."
-    assert await other.locator("li[data-author]").count() == 0
-    assert len(await coaching.messages(me)) == before
+    return await status.inner_text()
 
 
 async def inject_reply(
