@@ -25,6 +25,8 @@ from coachops_runtime.kit.settings import Settings
 from coachops_runtime.knowledge.ingest import KnowledgePoller
 from coachops_runtime.mail.outbox import OutboxPoller
 from coachops_runtime.privacy.worker import PrivacyPoller
+from coachops_runtime.proactive.settings import ProactiveSettings
+from coachops_runtime.proactive.wiring import scheduler as proactive_scheduler
 from coachops_runtime.retention.purge import RetentionPoller
 from coachops_runtime.worker.loop import Poller, run_pollers
 
@@ -47,12 +49,16 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     size += channel_settings.concurrency + 1
     size += 3  # privacy: the claim, a step or read, a progress write
     size += 1  # retention: one purge transaction at a time
+    proactive = ProactiveSettings()
+    size += proactive.concurrency + 1  # proactive: one claiming transaction per lane
     pool = await create_pool(settings.model_copy(update={"db_pool_size": size}))
     replies = ReplyPoller(settings, pool, ai, stop=stop)
     channels = ChannelPoller(settings, pool, channel_settings)
     privacy = PrivacyPoller(settings, pool)
     pollers: list[Poller] = [OutboxPoller(settings, pool), replies, channels, privacy]
     pollers.append(RetentionPoller(pool))
+    scheduler = proactive_scheduler(settings, pool, proactive, ai)
+    pollers.append(scheduler)
     knowledge = None
     if settings.ollama_url and settings.chroma_url:
         knowledge = KnowledgePoller(settings, pool)
@@ -66,6 +72,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         await replies.close()
         await channels.close()
         await privacy.close()
+        await scheduler.engine.close()
         if knowledge is not None:
             await knowledge.close()
         await pool.close()
