@@ -42,9 +42,7 @@ from coachops_runtime.privacy.stores import PersonVectors
 
 MIN_NEEDLE = 4
 PAGE = 500
-REGEX_GROUP = 100  # needles per regular expression (a longer one may be "too complex")
-MAX_ROWS = 1000  # matching rows read per table and group: enough to name every column
-_REGEX_SPECIAL = frozenset("\\^$.|?*+()[]{}")
+CHUNK_ROWS = 2000  # rows searched as one string
 _TYPES = ("text", "character varying", "character", "json", "jsonb", "uuid", "ARRAY", "bytea")
 
 
@@ -109,29 +107,31 @@ _COLUMNS = """
 
 
 async def scan_postgres(dsn: str, wanted: Sequence[str], report: Report) -> None:
-    """One pass over each table per group of needles: a case-insensitive regular
-    expression of the group's alternatives finds the rows (far cheaper than one pattern
-    per needle), then each matching value is checked needle by needle here."""
+    """One pass over each table: each row's searchable columns come as one lower-cased
+    string, rows are searched a chunk at a time (a substring test per needle over the
+    whole chunk), and only a chunk that holds a needle is searched row by row and column
+    by column. Measured against PostgreSQL doing it (bench/privacy_bench.py): a regular
+    expression of the needles took 16 s, ILIKE ANY 9 s, lower() LIKE ANY 1 s, this
+    0.4 s for 100 needles over 100,000 messages."""
+    lowered = [n.lower() for n in wanted]
     connection = await asyncpg.connect(dsn)
     try:
         columns: dict[str, list[tuple[str, str]]] = {}
         for row in await connection.fetch(_COLUMNS, list(_TYPES)):
             columns.setdefault(row["table_name"], []).append((row["column_name"], row["data_type"]))
-        groups = [wanted[i : i + REGEX_GROUP] for i in range(0, len(wanted), REGEX_GROUP)]
         for table, cols in columns.items():
             report.searched["postgresql"] = report.searched.get("postgresql", 0) + len(cols)
-            exprs = [_as_text(name, kind) for name, kind in cols]
-            condition = " OR ".join(f"{expr} ~* $1" for expr in exprs)
-            sql = (
-                f"SELECT {', '.join(exprs)} FROM {_quote(table)} WHERE {condition} LIMIT {MAX_ROWS}"
-            )
+            joined = ", ".join(f"coalesce({_as_text(name, kind)}, '')" for name, kind in cols)
+            sql = f"SELECT lower(concat_ws(chr(1), {joined})) FROM {_quote(table)}"
             found: set[tuple[str, str]] = set()
-            for group in groups:
-                pattern = "|".join(_regex(n) for n in group)
-                for row in await connection.fetch(sql, pattern):
-                    for (name, _kind), value in zip(cols, row.values(), strict=True):
-                        for needle in _hits(value or "", group):
-                            found.add((name, needle))
+            async with connection.transaction(readonly=True):
+                chunk: list[str] = []
+                async for record in connection.cursor(sql, prefetch=CHUNK_ROWS):
+                    chunk.append(record[0])
+                    if len(chunk) >= CHUNK_ROWS:
+                        _search_chunk(chunk, cols, wanted, lowered, found)
+                        chunk = []
+                _search_chunk(chunk, cols, wanted, lowered, found)
             report.traces += [
                 Trace("postgresql", f"{table}.{name}", needle) for name, needle in sorted(found)
             ]
@@ -139,8 +139,24 @@ async def scan_postgres(dsn: str, wanted: Sequence[str], report: Report) -> None
         await connection.close()
 
 
-def _regex(needle: str) -> str:
-    return "".join(f"\\{c}" if c in _REGEX_SPECIAL else c for c in needle)
+def _search_chunk(
+    rows: list[str],
+    cols: list[tuple[str, str]],
+    wanted: Sequence[str],
+    lowered: Sequence[str],
+    found: set[tuple[str, str]],
+) -> None:
+    if not rows:
+        return
+    text = "\x02".join(rows)
+    for needle, low in zip(wanted, lowered, strict=True):
+        if low not in text:
+            continue
+        for row in rows:
+            if low in row:
+                for (name, _kind), value in zip(cols, row.split("\x01"), strict=False):
+                    if low in value:
+                        found.add((name, needle))
 
 
 def _quote(name: str) -> str:
