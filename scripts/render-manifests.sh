@@ -70,8 +70,9 @@ emit runtime/network-policies.yaml "$src/templates/networkpolicies.yaml"
 {
   header
   cat <<'EOF'
-# Everything the chart installs, for `kubectl apply --server-side -k manifests/` (the
-# migrations Job runs beside the Deployments here; the runtime is Ready once it finished).
+# Everything the chart installs, for `kubectl apply --server-side -k manifests/`. The
+# migrations Job is applied with the Deployments here (Helm runs it first, as a hook): to
+# migrate before the pods start, apply runtime/migrate-job.yaml first and wait for it.
 apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 resources:
