@@ -52,6 +52,18 @@ def tenant_namespace(cluster: Cluster) -> Iterator[str]:
             cluster.kubectl("delete", "namespace", name, "--wait=false")
 
 
+async def test_manifests_kustomization_builds_and_validates(
+    cluster: Cluster, system_namespace: str
+) -> None:
+    # `kubectl apply --server-side -k manifests/`, as the README shows it, dry-run.
+    built = cluster.kubectl("kustomize", str(REPO_ROOT / "manifests"))
+    objects = [d for d in yaml.safe_load_all(built.stdout) if d]
+    kinds = {o["kind"] for o in objects}
+    assert {"CustomResourceDefinition", "MutatingAdmissionPolicy", "Deployment", "Job"} <= kinds
+    assert not [o for o in objects if o["kind"] in {"Creator", "CoachingProgram"}]  # no samples
+    accepted(cluster, built.stdout)
+
+
 async def test_platform_layer_pins_the_image_everywhere(
     cluster: Cluster, system_namespace: str
 ) -> None:
