@@ -149,6 +149,7 @@ async def test_filters_and_cursor_pages(client: httpx.AsyncClient, tenants: Tena
         "since=2026-01-01T00:00:00",  # no time zone
         "since=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z",
         "action=DROP%20TABLE",
+        "since=0001-01-01T00:00:00%2B14:00",  # no UTC time
         "limit=0",
     ],
 )

@@ -52,6 +52,7 @@ class PurgeStats:
     deliveries: int = 0
     transactions: int = 0
     longest_transaction_seconds: float = 0.0
+    longest_batch_seconds: float = 0.0  # a delete batch: the longest any row lock is held
 
 
 class RetentionPoller:
@@ -139,8 +140,12 @@ class RetentionPoller:
         """Run ``delete`` (one batch) in its own transaction until a batch comes up short."""
         total = 0
         while True:
+            started = time.perf_counter()
             async with self._transaction(creator_id) as session:
                 deleted = await delete(RetentionRepository(session))
+            self.stats.longest_batch_seconds = max(
+                self.stats.longest_batch_seconds, time.perf_counter() - started
+            )
             total += deleted
             if deleted < self.settings.batch_size:
                 return total
