@@ -1,10 +1,12 @@
 """The archive of everything held about one end user: one JSON document, optionally zipped.
 
-Rows come from every table of ``person.PERSON_TABLES`` and, so that a store added later is
-never left out, from any other table the runtime can read that has an ``end_user_id``
-column; vectors from the creator's Chroma database (``stores.PersonVectors``). All rows
-are read in one repeatable-read snapshot, so the archive is consistent; progress (rows
-read / rows counted) is reported as it goes.
+Rows come from every table of ``person.PERSON_TABLES`` (the consent history through
+``ConsentRepository.history_by_end_user``, the consent module's own reader) and, so that
+a store added later is never left out, from any other table the runtime can read that
+has an ``end_user_id`` column; vectors from the creator's Chroma database
+(``stores.PersonVectors``). The tables' rows are read in one repeatable-read snapshot, so
+they are consistent with each other; progress (rows read / rows counted) is reported as
+it goes.
 """
 
 from __future__ import annotations
@@ -21,13 +23,25 @@ from typing import Any
 
 import asyncpg
 
+from coachops_runtime.consent.repository import ConsentRepository
+from coachops_runtime.kit.db import Session
 from coachops_runtime.privacy.person import NOT_PERSONAL, PERSON_TABLES, PersonTable
+from coachops_runtime.privacy.repository import tenant_session
 from coachops_runtime.privacy.stores import PersonVectors
 
 FORMAT = "coachops.export/1"
 BATCH = 500
 
 Progress = Callable[[int, int], Awaitable[None]]
+Reader = Callable[[Session, uuid.UUID], Awaitable[list[Any]]]
+
+
+async def _consent_history(session: Session, end_user_id: uuid.UUID) -> list[Any]:
+    return await ConsentRepository(session).history_by_end_user(end_user_id)
+
+
+# Sections another module reads for us, in its own tenant-bound transaction.
+READERS: dict[str, Reader] = {"consent_events": _consent_history}
 
 # Tables with an end_user_id column the runtime may read, in the current schema.
 _DISCOVER = """
@@ -111,6 +125,8 @@ async def build(
         done = 0
         await progress(done, total)
         for entry in entries:
+            if entry.table in READERS:
+                continue
             rows: list[dict[str, Any]] = []
             sql = f"SELECT * FROM {entry.table} WHERE {entry.where} ORDER BY {entry.order}"
             cursor = connection.cursor(sql, end_user_id, prefetch=BATCH)
@@ -120,6 +136,15 @@ async def build(
                 if done % BATCH == 0:
                     await progress(done, total)
             tables[entry.table] = rows
+    for entry in entries:
+        reader = READERS.get(entry.table)
+        if reader is not None:
+            async with tenant_session(pool, creator_id) as session:
+                records = await reader(session, end_user_id)
+            tables[entry.table] = [
+                {k: plain(v) for k, v in r.items() if k not in entry.hidden} for r in records
+            ]
+            done += 1
     found = [] if vectors is None else await vectors.of_person(creator_name, end_user_id)
     done += 1
     await progress(done, total)
