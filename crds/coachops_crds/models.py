@@ -603,34 +603,65 @@ class QuietHours(CrdModel):
     start: str = Field(
         "21:00",
         pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
-        description="Start, HH:MM local time. Not enforced yet (planned).",
+        description=(
+            "Start, HH:MM in the end user's time zone. A proactive message due inside the "
+            "window is deferred to its end, never dropped."
+        ),
     )
     end: str = Field(
         "08:00",
         pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
-        description="End, HH:MM local time. Not enforced yet (planned).",
+        description=(
+            "End, HH:MM in the end user's time zone; before start: the window spans "
+            "midnight; equal to start: no window."
+        ),
     )
 
 
 class CheckIn(CrdModel):
-    """A check-in to send on a schedule in each end user's time zone. Not sent yet (planned)."""
+    """A check-in to send on a schedule in each end user's time zone."""
 
     name: str = Field(
-        min_length=1, max_length=63, description="Name of the check-in. Not used yet (planned)."
+        min_length=1,
+        max_length=63,
+        description=(
+            "Name of the check-in, unique in the program: the runtime keeps one schedule per "
+            "end user and name, and sends at most one check-in per name and local day."
+        ),
     )
     cron: str = Field(
         min_length=9,
         max_length=100,
         description=(
-            "Five-field cron expression, e.g. 0 9 * * *, parsed by croniter: the runtime's "
-            "API refuses a bad one and the operator sets ScheduleReady=False "
-            "(InvalidSchedule). Nothing is sent on it yet (planned)."
+            "Five-field cron expression, e.g. 0 9 * * *, evaluated on each end user's clock "
+            "(their IANA time zone): a time skipped by a spring-forward fires once at the "
+            "first minute after the gap, a time repeated by a fall-back fires once. Parsed "
+            "by croniter: the runtime's API refuses a bad one and the operator sets "
+            "ScheduleReady=False (InvalidSchedule). A change applies from the next "
+            "occurrence."
         ),
     )
     message: str = Field(
         "",
         max_length=2_000,
-        description="Prompt for the check-in message. Not used yet (planned).",
+        description=(
+            "Prompt for the check-in: the program's model writes the message from it, the "
+            "persona, the conversation's summary and the end user's active goals."
+        ),
+    )
+    template: str = Field(
+        "",
+        max_length=1_000,
+        description=(
+            "Text sent instead when the model does not answer in time (or content is "
+            "template); {name} becomes the end user's display name. Empty: 'Hi {name}, "
+            "checking in: how are things going?'."
+        ),
+    )
+    content: Literal["ai", "template"] = Field(
+        "ai",
+        description="ai: written by the program's model, template as fallback; template: "
+        "the template text always.",
     )
 
     @field_validator("cron")
@@ -649,25 +680,35 @@ class Proactive(CrdModel):
         default_factory=list,
         max_length=20,
         description=(
-            "Scheduled check-ins; their cron expressions are checked, nothing is sent yet "
-            "(planned)."
+            "Scheduled check-ins, sent by the runtime's worker into each enrolled end user's "
+            "conversation (on the channel they last wrote on, else web), once per name and "
+            "local day."
         ),
     )
     inactivity_nudge_hours: int = Field(
         0,
         ge=0,
         le=24 * 90,
-        description=("Nudge after this many hours of silence; 0 disables. Not sent yet (planned)."),
+        description=(
+            "Nudge an end user who has not written for this many hours, once per silence; "
+            "0 disables."
+        ),
     )
     quiet_hours: QuietHours = Field(
         default_factory=QuietHours,
-        description="No outreach in this local-time window. Not enforced yet (planned).",
+        description=(
+            "No proactive message in this window of the end user's local time; what falls "
+            "due inside it is sent when it ends."
+        ),
     )
     max_per_day: int = Field(
         3,
         ge=0,
         le=48,
-        description="Most proactive messages per user per day. Not enforced yet (planned).",
+        description=(
+            "Most proactive messages (check-ins, nudges, goal follow-ups) per end user and "
+            "local day in this program; the ones over it are skipped and recorded."
+        ),
     )
 
 
@@ -784,8 +825,10 @@ class CoachingProgramSpec(CrdModel):
     proactive: Proactive = Field(
         default_factory=Proactive,
         description=(
-            "Proactive outreach: the operator checks the check-in schedules (ScheduleReady); "
-            "nothing is sent on its own yet (planned)."
+            "Proactive outreach: check-ins, inactivity nudges and goal follow-ups (the day "
+            "before and on a goal's target date, 10:00 local), sent by the runtime's worker "
+            "under quiet hours, maxPerDay, consent, WhatsApp's 24-hour window and pauses; "
+            "the operator checks the check-in schedules (ScheduleReady)."
         ),
     )
     limits: Limits = Field(

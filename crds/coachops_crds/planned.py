@@ -19,15 +19,7 @@ from coachops_crds import constants as c
 PLANNED: Final[Mapping[str, frozenset[str]]] = {
     # Nothing in the operator or the runtime acts on these yet; each covers its subtree.
     c.CREATOR_KIND: frozenset(),
-    c.PROGRAM_KIND: frozenset(
-        {
-            "spec.proactive.checkIns.name",
-            "spec.proactive.checkIns.message",
-            "spec.proactive.inactivityNudgeHours",
-            "spec.proactive.quietHours",
-            "spec.proactive.maxPerDay",
-        }
-    ),
+    c.PROGRAM_KIND: frozenset(),
 }
 
 PARTLY_PLANNED: Final[Mapping[str, frozenset[str]]] = {
@@ -36,9 +28,6 @@ PARTLY_PLANNED: Final[Mapping[str, frozenset[str]]] = {
     c.PROGRAM_KIND: frozenset(
         {
             "spec.channels.enabled",
-            "spec.proactive",
-            "spec.proactive.checkIns",
-            "spec.proactive.checkIns.cron",
         }
     ),
 }

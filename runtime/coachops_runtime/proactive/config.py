@@ -1,7 +1,8 @@
 """A program's ``spec.proactive`` as the engine reads it from the program row (camelCase,
-as the operator copies it). Lenient: a field that does not parse takes the CRD's default,
-a check-in whose cron does not parse is left out (the operator reports it as
-ScheduleReady=False), so one bad entry stops nothing else."""
+as the operator copies it), through the CRD's models. Lenient: a field that does not
+validate takes the CRD's default, a check-in that does not validate (a bad cron: the
+operator reports it as ScheduleReady=False) is left out, so one bad entry stops nothing
+else."""
 
 from __future__ import annotations
 
@@ -9,10 +10,14 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import time
-from typing import Any
+from typing import Any, TypeVar
 
-from coachops_crds.cron import cron_problem
+from pydantic import BaseModel, ValidationError
+
+from coachops_crds.models import CheckIn, Proactive, QuietHours
 from coachops_runtime.proactive.timing import parse_hhmm
+
+M = TypeVar("M", bound=BaseModel)
 
 DEFAULT_QUIET = (time(21, 0), time(8, 0))
 DEFAULT_MAX_PER_DAY = 3
@@ -44,31 +49,42 @@ class ProactiveConfig:
         spec = spec if isinstance(spec, Mapping) else {}
         raw = spec.get("proactive")
         raw = raw if isinstance(raw, Mapping) else {}
+        proactive = Proactive.model_construct(
+            check_ins=_valid(CheckIn, raw.get("checkIns")),
+            inactivity_nudge_hours=_int(raw.get("inactivityNudgeHours"), 0),
+            quiet_hours=(_valid(QuietHours, [raw.get("quietHours") or {}]) or [QuietHours()])[0],
+            max_per_day=_int(raw.get("maxPerDay"), DEFAULT_MAX_PER_DAY),
+        )
         check_ins: dict[str, CheckInConfig] = {}
-        entries = raw.get("checkIns")
-        for entry in entries if isinstance(entries, list) else ():
-            if not isinstance(entry, Mapping):
-                continue
-            name, cron = str(entry.get("name") or ""), str(entry.get("cron") or "")
-            if not name or name in check_ins or cron_problem(cron):
-                continue
-            check_ins[name] = CheckInConfig(
-                name=name,
-                cron=cron,
-                message=str(entry.get("message") or ""),
-                template=str(entry.get("template") or "") or DEFAULT_TEMPLATE,
-                content="template" if entry.get("content") == "template" else "ai",
+        for check_in in proactive.check_ins:
+            if check_in.name in check_ins:
+                continue  # names are unique per program; the first one counts
+            check_ins[check_in.name] = CheckInConfig(
+                name=check_in.name,
+                cron=check_in.cron,
+                message=check_in.message,
+                template=check_in.template or DEFAULT_TEMPLATE,
+                content=check_in.content,
             )
-        quiet = raw.get("quietHours")
-        quiet = quiet if isinstance(quiet, Mapping) else {}
         return cls(
             check_ins=check_ins,
-            nudge_hours=_int(raw.get("inactivityNudgeHours"), 0),
-            quiet_start=_hhmm(quiet.get("start"), DEFAULT_QUIET[0]),
-            quiet_end=_hhmm(quiet.get("end"), DEFAULT_QUIET[1]),
-            max_per_day=_int(raw.get("maxPerDay"), DEFAULT_MAX_PER_DAY),
+            nudge_hours=proactive.inactivity_nudge_hours,
+            quiet_start=_hhmm(proactive.quiet_hours.start, DEFAULT_QUIET[0]),
+            quiet_end=_hhmm(proactive.quiet_hours.end, DEFAULT_QUIET[1]),
+            max_per_day=proactive.max_per_day,
             whatsapp_template=_whatsapp_template(spec),
         )
+
+
+def _valid(model: type[M], entries: Any) -> list[M]:
+    """The entries that validate (as the CRD would admit them); the rest are left out."""
+    found: list[M] = []
+    for entry in entries if isinstance(entries, list) else ():
+        try:
+            found.append(model.model_validate(entry))
+        except ValidationError:
+            continue
+    return found
 
 
 def _int(value: Any, default: int) -> int:
@@ -77,9 +93,9 @@ def _int(value: Any, default: int) -> int:
     return int(value)
 
 
-def _hhmm(value: Any, default: time) -> time:
+def _hhmm(value: str, default: time) -> time:
     try:
-        return parse_hhmm(str(value)) if value is not None else default
+        return parse_hhmm(value)
     except ValueError:
         return default
 
