@@ -1,6 +1,8 @@
 """A loopback TCP proxy in front of the runtime that can drop a reply stream mid-event.
 
-The browser reaches the runtime through it. ``cut_next_stream(n)`` arms it: the next
+The browser reaches the runtime through it. Reply streams reach the browser one event at a
+time, ``pace`` seconds apart, as over a slow link: the widget's rendering of each piece is
+then seen whatever the speed of the model. ``cut_next_stream(n)`` arms it: the next
 ``GET /v1/me/messages/{id}/reply`` is relayed until its n-th event, then a few bytes of
 the next one, and then both sockets are closed, as a dropped mobile connection would.
 Every reply-stream request head is recorded, so a test can see the ``Last-Event-ID`` the
@@ -31,6 +33,7 @@ class _Cut:
 @dataclass
 class StreamCutter:
     target_port: int
+    pace: float = 0.0
     port: int = 0
     stream_heads: list[bytes] = field(default_factory=list)
     cut_ids: list[str] = field(default_factory=list)  # event ids relayed before the cut
@@ -69,12 +72,14 @@ class StreamCutter:
             self._tasks.discard(task)
             return
         state: dict[str, _Cut | None] = {"cut": None}
+        streaming = asyncio.Event()  # this connection carries a reply stream
 
         async def to_server() -> None:
             while chunk := await reader.read(65536):
                 if STREAM_REQUEST.search(chunk):
                     self.stream_heads.append(chunk.split(b"\r\n\r\n", 1)[0])
                     self.stream_opened.set()
+                    streaming.set()
                     if self._armed is not None:
                         state["cut"] = _Cut(self._armed)
                         self._armed = None
@@ -85,7 +90,10 @@ class StreamCutter:
             while chunk := await upstream_reader.read(65536):
                 cut = state["cut"]
                 relay, reached = (chunk, False) if cut is None else self._relay(cut, chunk)
-                writer.write(relay)
+                if streaming.is_set():
+                    await self._paced(relay, writer)
+                else:
+                    writer.write(relay)
                 await writer.drain()
                 if reached:
                     return  # the finally below closes both sides mid-event
@@ -100,6 +108,16 @@ class StreamCutter:
                 with contextlib.suppress(Exception):
                     stream.close()
             self._tasks.discard(task)
+
+    async def _paced(self, data: bytes, writer: asyncio.StreamWriter) -> None:
+        """``data`` in pieces that each start an event, ``pace`` seconds apart."""
+        start = 0
+        while (next_event := data.find(EVENT_START, start + 1)) > 0:
+            writer.write(data[start:next_event])
+            await writer.drain()
+            await asyncio.sleep(self.pace)
+            start = next_event
+        writer.write(data[start:])
 
     def _relay(self, cut: _Cut, chunk: bytes) -> tuple[bytes, bool]:
         """What of ``chunk`` to relay, and whether the cut is reached with it."""

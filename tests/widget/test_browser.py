@@ -112,7 +112,7 @@ async def runtime_url(app: FastAPI) -> AsyncIterator[str]:
 
 @pytest.fixture
 async def proxy(runtime_url: str) -> AsyncIterator[StreamCutter]:
-    cutter = StreamCutter(int(runtime_url.rsplit(":", 1)[1]))
+    cutter = StreamCutter(int(runtime_url.rsplit(":", 1)[1]), pace=0.025)
     await cutter.start()
     try:
         yield cutter
