@@ -19,7 +19,14 @@ from coachops_devstack.crds import install_crds
 from tests.channels.conftest import Channeling
 from tests.conftest import Cluster, kubectl_path
 
-TEMPLATE = {"name": "coach_checkin", "language": "pt_BR"}
+TEMPLATE: dict[str, Any] = {"name": "coach_checkin", "language": "pt_BR"}
+REFUSED: list[tuple[list[dict[str, Any]], str]] = [
+    ([{"type": "sms", "secretRef": "s", "template": TEMPLATE}], "whatsapp channel only"),
+    ([{"type": "web", "unknownSenders": "ignore"}], "not web"),
+    ([{"type": "slack", "secretRef": "s", "unknownSenders": "maybe"}], "Unsupported value"),
+    ([{"type": "whatsapp", "secretRef": "w", "template": {"name": "Bad Name"}}], "should match"),
+    ([{"type": "whatsapp", "secretRef": "w", "template": {"language": "en"}}], "name"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -65,23 +72,14 @@ def test_the_apiserver_keeps_the_fields_and_refuses_bad_values(crds: Cluster) ->
     defaulted = admitted(crds, [{"type": "whatsapp", "secretRef": "wa", "template": {"name": "x"}}])
     assert defaulted["channels"][0]["template"] == {"name": "x", "language": "en"}
 
-    for channels, why in [
-        ([{"type": "sms", "secretRef": "s", "template": TEMPLATE}], "whatsapp channel only"),
-        ([{"type": "web", "unknownSenders": "ignore"}], "not web"),
-        ([{"type": "slack", "secretRef": "s", "unknownSenders": "maybe"}], "Unsupported value"),
-        (
-            [{"type": "whatsapp", "secretRef": "w", "template": {"name": "Bad Name"}}],
-            "should match",
-        ),
-        ([{"type": "whatsapp", "secretRef": "w", "template": {"language": "en"}}], "name"),
-    ]:
+    for channels, why in REFUSED:
         refused = admitted(crds, channels)
         assert isinstance(refused, str), channels
         assert why in refused, refused
 
 
 async def test_what_the_operator_stores_takes_effect(crds: Cluster, channeling: Channeling) -> None:
-    channels = [
+    channels: list[dict[str, Any]] = [
         {"type": "whatsapp", "secretRef": "whatsapp-secret", "template": TEMPLATE},
         {"type": "sms", "secretRef": "sms-secret", "unknownSenders": "ignore"},
     ]
