@@ -142,22 +142,22 @@ async def test_filters_and_cursor_pages(client: httpx.AsyncClient, tenants: Tena
     assert await _entries(client, creator, f"&until={earlier}") == []
 
 
-@pytest.mark.parametrize(
-    "query",
-    [
-        "cursor=not-a-cursor",
-        "since=2026-01-01T00:00:00",  # no time zone
-        "since=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z",
-        "action=DROP%20TABLE",
-        "since=0001-01-01T00:00:00%2B14:00",  # no UTC time
-        "limit=0",
-    ],
-)
-async def test_bad_queries_are_4xx(client: httpx.AsyncClient, tenants: Tenants, query: str) -> None:
+BAD_QUERIES = [
+    "cursor=not-a-cursor",
+    "since=2026-01-01T00:00:00",  # no time zone
+    "since=0001-01-01T00:00:00%2B14:00",  # no UTC time
+    "since=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z",
+    "action=DROP%20TABLE",
+    "limit=0",
+]
+
+
+async def test_bad_queries_are_4xx(client: httpx.AsyncClient, tenants: Tenants) -> None:
     creator = await tenants.signed_up("picky")
-    response = await client.get(f"/v1/audit-log?{query}", headers=creator.headers)
-    assert response.status_code in (400, 422), response.text
-    assert response.headers["content-type"] == "application/problem+json"
+    for query in BAD_QUERIES:
+        response = await client.get(f"/v1/audit-log?{query}", headers=creator.headers)
+        assert response.status_code in (400, 422), (query, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
 
 
 async def test_a_tenant_reads_only_its_own_log_and_api_keys_read_none(
@@ -221,3 +221,56 @@ async def test_the_runtime_role_may_insert_and_read_but_never_change_or_remove(
         await conn.close()
     assert [e["action"] for e in await _entries(client, a)] == ["test.insert", "api_key.create"]
     assert await _entries(client, b) == []
+
+
+async def test_goals_and_takeovers_are_recorded(
+    client: httpx.AsyncClient, tenants: Tenants
+) -> None:
+    creator = await tenants.signed_up("coachlog")
+    program = await tenants.add_program(creator, "sleep")
+    invited = await client.post(
+        "/v1/end-users", json={"program_ids": [str(program)]}, headers=creator.headers
+    )
+    end_user = invited.json()["end_user_id"]
+    goals = f"/v1/end-users/{end_user}/goals"
+    goal = await client.post(
+        goals, json={"program_id": str(program), "title": "Sleep 8 hours"}, headers=creator.headers
+    )
+    assert goal.status_code == 201, goal.text
+    goal_id = goal.json()["goal_id"]
+    for response in (
+        await client.patch(f"{goals}/{goal_id}", json={"details": "x"}, headers=creator.headers),
+        await client.post(
+            f"{goals}/{goal_id}/close", json={"status": "achieved"}, headers=creator.headers
+        ),
+    ):
+        assert response.status_code == 200, response.text
+    token = await client.post(
+        "/v1/end-user-tokens",
+        json={"end_user_id": end_user, "program_id": str(program)},
+        headers=creator.headers,
+    )
+    me = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    sent = await client.post("/v1/me/messages", json={"body": "hello"}, headers=me)
+    assert sent.status_code == 202, sent.text
+    conversation = sent.json()["message"]["conversation_id"]
+    base = f"/v1/conversations/{conversation}"
+    for response in (
+        await client.post(f"{base}/pause", headers=creator.headers),
+        await client.post(f"{base}/messages", json={"body": "I'm here"}, headers=creator.headers),
+        await client.post(f"{base}/resume", headers=creator.headers),
+    ):
+        assert response.status_code in (200, 201), response.text
+
+    entries = await _entries(client, creator)
+    assert [(e["action"], e["target_id"]) for e in entries[:6]] == [
+        ("conversation.resume", conversation),
+        ("conversation.reply", conversation),
+        ("conversation.pause", conversation),
+        ("goal.close", goal_id),
+        ("goal.update", goal_id),
+        ("goal.create", goal_id),
+    ]
+    assert entries[4]["details"] == {"end_user_id": end_user, "fields": ["details"]}
+    assert "message_id" in entries[1]["details"]
+    assert "I'm here" not in str(entries)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
+from coachops_runtime.audit import service as audit
 from coachops_runtime.auth.dependencies import (
     CreatorContext,
     EndUserContext,
@@ -122,7 +123,11 @@ async def create_end_user_goal(
 ) -> GoalPublic:
     """Set a goal for an end user in a program they are enrolled in."""
     owner = await _theirs(context, end_user_id)
-    return await service.create(owner, data.program_id, data)
+    goal = await service.create(owner, data.program_id, data)
+    await audit.record(
+        context, "goal.create", "goal", goal.goal_id, {"end_user_id": str(end_user_id)}
+    )
+    return goal
 
 
 @router.patch(
@@ -134,7 +139,15 @@ async def update_end_user_goal(
     end_user_id: uuid.UUID, goal_id: uuid.UUID, data: GoalUpdate, context: EndUsersWrite
 ) -> GoalPublic:
     """Change an active goal's title, details or target date."""
-    return await service.update(await _theirs(context, end_user_id), goal_id, data)
+    goal = await service.update(await _theirs(context, end_user_id), goal_id, data)
+    await audit.record(
+        context,
+        "goal.update",
+        "goal",
+        goal_id,
+        {"end_user_id": str(end_user_id), "fields": sorted(data.model_fields_set)},
+    )
+    return goal
 
 
 @router.post(
@@ -146,4 +159,6 @@ async def close_end_user_goal(
     end_user_id: uuid.UUID, goal_id: uuid.UUID, data: GoalClose, context: EndUsersWrite
 ) -> GoalPublic:
     """Close an active goal as achieved or abandoned."""
-    return await service.close(await _theirs(context, end_user_id), goal_id, data)
+    goal = await service.close(await _theirs(context, end_user_id), goal_id, data)
+    await audit.record(context, "goal.close", "goal", goal_id, {"end_user_id": str(end_user_id)})
+    return goal
