@@ -167,8 +167,6 @@ async def _one(
             message.display_name,
             (message.locale or "en")[:35],
         )
-    if message.thread is not None:
-        await threads.record(repo.session, creator_id, program_id, end_user, message.thread)
     context = EndUserContext(runtime, repo.session, tenant, end_user, program_id)
     found = keywords.keyword(text) if adapter.capabilities.keywords else None
     if found is not None:
@@ -188,6 +186,9 @@ async def _one(
         log.info("webhook message stored without a reply", extra={**fields, "why": error.slug})
     except NotFound:
         log.info("message of a sender no longer enrolled ignored", extra=fields)
+        return
+    if message.thread is not None:  # e-mail: what the replies to this mail thread under
+        await threads.record(repo.session, creator_id, program_id, end_user, message.thread)
 
 
 async def _keyword(
