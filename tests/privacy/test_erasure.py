@@ -95,6 +95,8 @@ async def test_erasure_leaves_no_trace_and_nothing_else_changes(
         "export_jobs",
     }
     kept = await snapshot(people, bystanders.creator_id, neighbour)
+    analytics = await client.get("/v1/analytics/daily", headers=creator.headers)
+    assert analytics.status_code == 200
 
     response = await client.delete(user, headers=creator.headers)
     assert response.status_code == 202, response.text
@@ -128,6 +130,10 @@ async def test_erasure_leaves_no_trace_and_nothing_else_changes(
     assert after.searched["postgresql"] > 50
     assert after.searched["log"] >= 1
     assert await snapshot(people, bystanders.creator_id, neighbour) == kept
+    # The creator's analytics do not change their past.
+    again = await client.get("/v1/analytics/daily", headers=creator.headers)
+    assert again.json() == analytics.json()
+    assert sum(d["active_users"] for d in again.json()) == 2
     # The counts the analytics are made of survive, without the person.
     rows = await people.superuser(
         "SELECT sum(messages_in) AS i, sum(messages_out) AS o, sum(active_users) AS u"

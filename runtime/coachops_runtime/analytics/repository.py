@@ -2,6 +2,9 @@
 
 A day whose messages the retention purge deleted is answered from ``message_days``, the
 figures the purge stored for it with ``DAILY_FIGURES`` before deleting anything of that day.
+The figures of erased end users (``erased_activity``, kept by the erasure with the same
+query before it deletes their messages) are added to every day's, so an erasure does not
+change the past.
 """
 
 from __future__ import annotations
@@ -48,11 +51,24 @@ _DAILY = f"""
              check_ins_answered
       FROM message_days
       WHERE day >= CAST($1 AS date) AND day <= CAST($2 AS date) AND {_PROGRAM.format("")}
+    ), erased AS (
+      SELECT program_id, day, messages_in, messages_out, active_users, check_ins_sent,
+             check_ins_answered
+      FROM erased_activity
+      WHERE day >= CAST($1 AS date) AND day <= CAST($2 AS date) AND {_PROGRAM.format("")}
+    ), figures AS (
+      SELECT * FROM raw
+      WHERE NOT EXISTS (SELECT FROM kept WHERE kept.program_id = raw.program_id
+                                            AND kept.day = raw.day)
+      UNION ALL SELECT * FROM kept
+      UNION ALL SELECT * FROM erased
     )
-    SELECT * FROM raw
-    WHERE NOT EXISTS (SELECT FROM kept WHERE kept.program_id = raw.program_id
-                                          AND kept.day = raw.day)
-    UNION ALL SELECT * FROM kept
+    SELECT program_id, day, sum(messages_in)::bigint AS messages_in,
+           sum(messages_out)::bigint AS messages_out,
+           sum(active_users)::bigint AS active_users,
+           sum(check_ins_sent)::bigint AS check_ins_sent,
+           sum(check_ins_answered)::bigint AS check_ins_answered
+    FROM figures GROUP BY program_id, day
     ORDER BY day, program_id
     """
 
