@@ -54,7 +54,7 @@ async def reconcile(stores: Stores, name: str, body: Mapping[str, Any]) -> Outco
     """One reconcile of the Creator ``body``, at most ``max_concurrent_reconciles`` at once
     (queueing for a turn is not a store failure), with its metrics recorded."""
     namespace = c.creator_namespace(name)
-    async with stores.gate:
+    async with metrics.turn(stores.gate, "Creator"):
         started = time.monotonic()
         outcome = await reconcile_creator(
             stores,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -50,6 +53,24 @@ CONDITIONS = Gauge(
 LEADER = Gauge(
     "coachops_operator_leader", "1 while this replica holds the leader Lease.", registry=REGISTRY
 )
+WAITING = Gauge(
+    "coachops_operator_reconciles_waiting",
+    "Reconciles waiting for a turn under the concurrency limit, by kind (the queue depth).",
+    ["kind"],
+    registry=REGISTRY,
+)
+PULL_BYTES = Gauge(
+    "coachops_operator_model_pull_bytes",
+    "A running model pull: bytes completed and size (part), per model; gone once it ends.",
+    ["model", "part"],
+    registry=REGISTRY,
+)
+PULLS = Counter(
+    "coachops_operator_model_pulls",
+    "Model pull attempts that ended, by result (succeeded, failed).",
+    ["result"],
+    registry=REGISTRY,
+)
 
 _seen: dict[tuple[str, str], dict[str, str]] = {}
 
@@ -74,3 +95,32 @@ def _adjust(kind: str, conds: Mapping[str, str], delta: int) -> None:
         for other in ("True", "False", "Unknown"):
             CONDITIONS.labels(kind, type_, other)  # every series exists, even at 0
         CONDITIONS.labels(kind, type_, status).inc(delta)
+
+
+@asynccontextmanager
+async def turn(gate: asyncio.Semaphore, kind: str) -> AsyncIterator[None]:
+    """Hold ``gate`` for one reconcile of ``kind``, counted as waiting until it is ours."""
+    waiting = WAITING.labels(kind)
+    waiting.inc()
+    try:
+        await gate.acquire()
+    finally:
+        waiting.dec()
+    try:
+        yield
+    finally:
+        gate.release()
+
+
+def pull_progress(model: str, completed: int, size: int) -> None:
+    PULL_BYTES.labels(model, "completed").set(completed)
+    PULL_BYTES.labels(model, "size").set(size)
+
+
+def pull_ended(model: str, result: str) -> None:
+    """Count the attempt; the progress series go until the next attempt reports."""
+    PULLS.labels(result).inc()
+    for part in ("completed", "size"):
+        # KeyError: the pull ended before any layer reported a size.
+        with contextlib.suppress(KeyError):
+            PULL_BYTES.remove(model, part)

@@ -27,6 +27,7 @@ import time
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 
+from coachops_operator import metrics
 from coachops_operator.model_server import MODEL_ERRORS, ModelServer, ModelServerError
 from coachops_operator.retry import backoff
 
@@ -172,6 +173,7 @@ class ModelPulls:
                 state.phase = Phase.FAILED
                 state.error = str(error) or type(error).__name__
                 state.attempts += 1
+                metrics.pull_ended(state.name, "failed")
                 log.warning("pull of %s failed (attempt %d): %s", state.name, state.attempts, error)
                 await self._notify(state, Change.FAILED)
                 await asyncio.sleep(backoff(state.attempts - 1))
@@ -179,6 +181,7 @@ class ModelPulls:
                 continue
             state.phase, state.percent, state.error, state.attempts = Phase.PRESENT, 100, "", 0
             state.checked_at = time.monotonic()
+            metrics.pull_ended(state.name, "succeeded")
             log.info("pulled %s", state.name)
             await self._notify(state, Change.SUCCEEDED)
             return
@@ -194,6 +197,7 @@ class ModelPulls:
                 state.total = sum(size for _, size in layers.values())
                 # 100 only once Ollama says success (after verifying the digests).
                 state.percent = max(state.percent, min(99, state.completed * 100 // state.total))
+                metrics.pull_progress(state.name, state.completed, state.total)
                 await self._notify(state, Change.PROGRESS)
             if event.get("status") == "success":
                 return

@@ -112,7 +112,7 @@ async def sync(
 ) -> Outcome:
     """Create, update or resume: copy the program and check every part (measured)."""
     started = time.monotonic()
-    async with stores.program_gate:
+    async with metrics.turn(stores.program_gate, "CoachingProgram"):
         outcome = await evaluate(stores, name, namespace, body, creator, copy=True)
     metrics.RECONCILE_SECONDS.labels("CoachingProgram").observe(time.monotonic() - started)
     metrics.RECONCILES.labels("CoachingProgram", outcome.result.value).inc()

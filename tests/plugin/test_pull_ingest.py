@@ -40,6 +40,14 @@ async def test_pull_shows_the_progress_the_operator_reports_until_the_model_is_t
     assert any(0 < p < 100 for p in percents), ran.out  # the bar moved between the ends
     assert re.search(r"Pulling: chat model .+ of .+ \(\d+%\)", ran.out), ran.out
     assert f"{name}/coach: models on Ollama ({model} and {DEFAULT_EMBEDDING})" in ran.out
+    # The operator's metrics counted the pull and dropped its progress series.
+    assert operator.current is not None
+    scraped = await operator.current.metrics()
+    assert re.search(
+        r'^coachops_operator_model_pulls_total\{result="succeeded"\} [1-9]', scraped, re.M
+    )
+    assert f'model="{models.registry}/{model}"' not in scraped
+    assert 'coachops_operator_reconciles_waiting{kind="CoachingProgram"} 0.0' in scraped
 
 
 async def test_pull_of_a_refused_model_says_why_and_fails(
