@@ -1,0 +1,339 @@
+"""Proactive engine benchmark: many end users due at the same minute.
+
+    .venv/bin/python bench/proactive_bench.py [--users 50000] [--creators 1000]
+        [--replicas 1] [--idle-seconds 60] [--delivery-concurrency 32]
+
+1. Seed (as the operator and the webhooks would, in bulk): ``--creators`` creators, one
+   program each with a daily 09:00 check-in (template content, so the model is not the
+   bottleneck) on Telegram, ``--users`` end users spread over them, each enrolled (the
+   enrolment trigger makes their schedule) with a Telegram identity.
+2. Plan: one in-process pass at 08:55 (simulated) plans every schedule's 09:00.
+3. Idle: ``--replicas`` scheduler processes (``python -m coachops_runtime.proactive``, 1 s
+   poll) run for ``--idle-seconds`` with every schedule in the future: their CPU,
+   PostgreSQL's CPU and the database's transactions per minute.
+4. Due: the processes' clock (``COACHOPS_PROACTIVE_CLOCK_*``, real speed) reaches 09:00:00:
+   the time until every check-in is enqueued (a message in its conversation and a
+   delivery in the channel outbox), then delivery by ``ChannelPoller`` in this process to
+   the Telegram stand-in (a separate process) in messages per second; scheduler RSS (peak)
+   and CPU, PostgreSQL CPU.
+
+The figures depend on the machine's load: print the load average next to them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+from cryptography.fernet import Fernet
+
+from coachops_devstack.ports import free_port
+from coachops_devstack.process import ManagedProcess
+from coachops_devstack.stack import start_stack
+from coachops_devstack.standins import ProviderStandIns
+from coachops_runtime.channels.outbox import ChannelPoller
+from coachops_runtime.channels.settings import ChannelSettings
+from coachops_runtime.kit.db import create_pool
+from coachops_runtime.kit.settings import Settings
+from coachops_runtime.proactive.clock import FixedClock
+from coachops_runtime.proactive.engine import Engine
+from coachops_runtime.proactive.scheduler import ProactivePoller
+from coachops_runtime.proactive.settings import ProactiveSettings
+
+TOKEN = "111:bench-token"
+DUE = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+SCRIPT = str(Path(__file__).resolve())
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+def serve_standins(port: int) -> None:
+    """The Telegram stand-in, in its own process; prints what it accepted when stopped."""
+
+    async def run() -> None:
+        standins = ProviderStandIns()
+        standins.telegram_tokens.add(TOKEN)
+        await standins.start(port=port)
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        await stop.wait()
+        print(json.dumps({"received": len(standins.received)}), flush=True)
+        await standins.stop()
+
+    asyncio.run(run())
+
+
+async def seed(dsn: str, key: str, creators: int, users: int) -> None:
+    spec = {
+        "title": "Bench",
+        "persona": {"name": "Coach"},
+        "channels": [{"type": "telegram", "secretRef": "bench"}],
+        "proactive": {
+            "checkIns": [{"name": "morning", "cron": "0 9 * * *", "content": "template"}],
+            "quietHours": {"start": "00:00", "end": "00:00"},
+        },
+    }
+    secret = Fernet(key).encrypt(
+        json.dumps({"bot-token": TOKEN, "webhook-secret": "s"}, sort_keys=True).encode()
+    )
+    conn = await asyncpg.connect(dsn)
+    try:
+        # The superuser is not subject to row-level security: one statement per table.
+        await conn.execute(
+            "INSERT INTO creators (creator_id, name, display_name, contact_email, plan,"
+            " isolation) SELECT gen_random_uuid(), 'bench' || n, 'Bench ' || n,"
+            " 'bench@example.com', '{}'::jsonb, 'shared' FROM generate_series(1, $1) n",
+            creators,
+        )
+        await conn.execute(
+            "INSERT INTO programs (program_id, creator_id, name, title, spec)"
+            " SELECT gen_random_uuid(), creator_id, 'main', 'Main', $1::jsonb FROM creators",
+            json.dumps(spec),
+        )
+        await conn.execute(
+            "INSERT INTO channel_credentials (creator_id, program_id, channel, secret_name,"
+            " secret_hash, ciphertext) SELECT creator_id, program_id, 'telegram', 'bench',"
+            " 'bench', $1 FROM programs",
+            secret,
+        )
+        await conn.execute(
+            """
+            WITH p AS (SELECT row_number() OVER (ORDER BY program_id) - 1 AS i, creator_id,
+                              program_id FROM programs),
+                 u AS (INSERT INTO end_users (creator_id, display_name, status, external_id)
+                       SELECT p.creator_id, 'user' || n, 'active', n::text
+                       FROM generate_series(1, $1) n JOIN p ON p.i = n % $2
+                       RETURNING creator_id, end_user_id, external_id)
+            INSERT INTO channel_identities (creator_id, program_id, channel, external_id,
+                end_user_id, address, last_inbound_at)
+            SELECT u.creator_id, p.program_id, 'telegram', u.external_id, u.end_user_id,
+                   u.external_id, $3
+            FROM u JOIN p ON p.creator_id = u.creator_id
+            """,
+            users,
+            creators,
+            DUE - timedelta(hours=1),
+        )
+        began = time.monotonic()
+        await conn.execute(
+            "INSERT INTO enrolments (creator_id, end_user_id, program_id)"
+            " SELECT i.creator_id, i.end_user_id, i.program_id FROM channel_identities i"
+        )
+        log(f"enrolled {users} end users (their schedules by trigger) in"
+            f" {time.monotonic() - began:.1f} s")  # fmt: skip
+        await conn.execute("VACUUM ANALYZE")
+    finally:
+        await conn.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds_of_tree(root: int) -> float:
+    """utime + stime of ``root`` and its children (the postmaster and its backends)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry.name) == root or int(fields[1]) == root:
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--users", type=int, default=50_000)
+    parser.add_argument("--creators", type=int, default=1_000)
+    parser.add_argument("--replicas", type=int, default=1)
+    parser.add_argument("--idle-seconds", type=float, default=60.0)
+    parser.add_argument("--delivery-concurrency", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=200)
+    args = parser.parse_args()
+
+    stack = await start_stack(with_cluster=False)
+    processes: list[ManagedProcess] = []
+    key = Fernet.generate_key().decode()
+    try:
+        pg = stack.postgres
+        log(f"load average before seeding: {os.getloadavg()}")
+        began = time.monotonic()
+        await seed(pg.superuser_dsn, key, args.creators, args.users)
+        log(f"seeded in {time.monotonic() - began:.1f} s")
+        settings = Settings(
+            environment="development",
+            database_url=pg.runtime_dsn,
+            redis_url=stack.redis.url,
+            kubeconfig=None,
+            db_pool_size=args.delivery_concurrency + 4,
+        )
+        pool = await create_pool(settings)
+        proactive = ProactiveSettings(batch_size=args.batch_size, concurrency=2)
+        planner = ProactivePoller(
+            pool, proactive, Engine(proactive, None), FixedClock(DUE - timedelta(minutes=5))
+        )
+        began = time.monotonic()
+        planned = await planner.poll()
+        log(f"planned {planned} schedules in {time.monotonic() - began:.1f} s")
+
+        standin_port = free_port()
+        standins = ManagedProcess(
+            "standins",
+            [sys.executable, SCRIPT, "--serve-standins", str(standin_port)],
+            stack.workdir / "standins.log",
+        )
+        standins.start()
+        processes.append(standins)
+
+        lead = args.idle_seconds + 25  # the processes start, then idle, then 09:00
+        epoch = time.time() + lead
+        env = {
+            "COACHOPS_ENVIRONMENT": "development",
+            "COACHOPS_DATABASE_URL": pg.runtime_dsn,
+            "COACHOPS_REDIS_URL": stack.redis.url,
+            "COACHOPS_LOG_LEVEL": "WARNING",
+            "KUBECONFIG": "",
+            "COACHOPS_WORKER_POLL_SECONDS": "1",
+            "COACHOPS_PROACTIVE_BATCH_SIZE": str(args.batch_size),
+            "COACHOPS_PROACTIVE_CLOCK_START": DUE.isoformat(),
+            "COACHOPS_PROACTIVE_CLOCK_EPOCH": repr(epoch),
+            "COACHOPS_PROACTIVE_CLOCK_SPEED": "1",
+        }
+        schedulers = []
+        for index in range(args.replicas):
+            process = ManagedProcess(
+                f"scheduler-{index}",
+                [sys.executable, "-m", "coachops_runtime.proactive"],
+                stack.workdir / f"scheduler-{index}.log",
+                env=env,
+            )
+            process.start()
+            processes.append(process)
+            schedulers.append(process)
+        await asyncio.sleep(20)  # started (imports take seconds on a busy machine)
+        postmaster = pg.process.pid if pg.process is not None else 0
+        conn = await asyncpg.connect(pg.superuser_dsn)
+        commits = "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = $1"
+        database = pg.runtime_dsn.rsplit("/", 1)[1].split("?")[0]
+
+        idle_began = time.monotonic()
+        idle_xacts = await conn.fetchval(commits, database)
+        idle_pg = cpu_seconds_of_tree(postmaster)
+        idle_cpu = sum(cpu_seconds(p.pid) for p in schedulers)
+        idle_load = os.getloadavg()[0]
+        await asyncio.sleep(max(1.0, epoch - time.time() - 3))
+        idle_span = time.monotonic() - idle_began
+        idle_cpu = sum(cpu_seconds(p.pid) for p in schedulers) - idle_cpu
+        idle_pg = cpu_seconds_of_tree(postmaster) - idle_pg
+        idle_xacts = await conn.fetchval(commits, database) - idle_xacts
+        idle_rss = [peak_rss_mb(p.pid) for p in schedulers]
+
+        channel_settings = ChannelSettings(
+            key=key,
+            telegram_api=f"http://127.0.0.1:{standin_port}/telegram",
+            concurrency=args.delivery_concurrency,
+        )
+        outbox = ChannelPoller(settings, pool, channel_settings)
+        await asyncio.sleep(max(0.0, epoch - time.time()))
+        due_began = time.monotonic()
+        due_pg = cpu_seconds_of_tree(postmaster)
+        due_cpu = sum(cpu_seconds(p.pid) for p in schedulers)
+        delivery_cpu = time.process_time()
+        enqueued_at = None
+        delivered = 0
+        total = args.users
+        while True:
+            handled = await outbox.poll()
+            delivered += handled
+            if enqueued_at is None:
+                sent = await conn.fetchval(
+                    "SELECT count(*) FROM proactive_decisions WHERE outcome = 'sent'"
+                )
+                if sent >= total:
+                    enqueued_at = time.monotonic() - due_began
+                    enqueue_cpu = sum(cpu_seconds(p.pid) for p in schedulers) - due_cpu
+            if (
+                enqueued_at is not None
+                and handled == 0
+                and await conn.fetchval("SELECT count(*) FROM channel_due") == 0
+            ):
+                break
+            if handled == 0:
+                await asyncio.sleep(0.01)
+            if time.monotonic() - due_began > 3600:
+                raise RuntimeError("not delivered within an hour")
+        wall = time.monotonic() - due_began
+        delivery_cpu = time.process_time() - delivery_cpu
+        due_pg = cpu_seconds_of_tree(postmaster) - due_pg
+        due_load = os.getloadavg()
+        rss = [peak_rss_mb(p.pid) for p in schedulers]
+        states = dict(await conn.fetch("SELECT state, count(*) FROM channel_outbox GROUP BY state"))
+        reasons = dict(
+            await conn.fetch("SELECT reason, count(*) FROM proactive_decisions GROUP BY reason")
+        )
+        await outbox.close()
+        await pool.close()
+        await conn.close()
+        for process in schedulers:
+            process.stop()
+        standins.stop()
+        received = json.loads(standins.log_path.read_text().strip().splitlines()[-1])["received"]
+
+        log("")
+        log(f"{args.users} end users, {args.creators} creators, {args.replicas} scheduler"
+            f" process(es), batch {args.batch_size}; load average at 09:00 {due_load}")  # fmt: skip
+        log("| due at 09:00:00 | figure |")
+        log("|---|---|")
+        log(f"| all enqueued (message + channel delivery) after | {enqueued_at:.1f} s |")
+        log(f"| enqueue rate | {total / enqueued_at:.0f} check-ins/s |")
+        log(f"| all delivered to the stand-in after | {wall:.1f} s |")
+        log(f"| delivery rate (09:00 to last delivery) | {delivered / wall:.0f} msgs/s |")
+        log(f"| scheduler CPU while enqueuing | {enqueue_cpu:.1f} s |")
+        log(f"| delivery poller CPU (this process) | {delivery_cpu:.1f} s |")
+        log(f"| PostgreSQL CPU, 09:00 to last delivery | {due_pg:.1f} s |")
+        log(f"| scheduler peak RSS | {', '.join(f'{r:.0f} MB' for r in rss)} |")
+        log("")
+        log(f"| idle, {args.users} future schedules, {idle_span:.0f} s, load {idle_load:.1f} |"
+            " figure |")  # fmt: skip
+        log("|---|---|")
+        log(f"| transactions per minute (whole database) | {idle_xacts * 60 / idle_span:.0f} |")
+        log(f"| scheduler CPU | {idle_cpu * 1000 / idle_span:.1f} ms/s |")
+        log(f"| PostgreSQL CPU | {idle_pg * 1000 / idle_span:.1f} ms/s |")
+        log(f"| scheduler RSS (peak, idle) | {', '.join(f'{r:.0f} MB' for r in idle_rss)} |")
+        log("")
+        log(f"stand-in received {received}; outbox {states}; decisions {reasons}")
+    finally:
+        for process in processes:
+            process.stop()
+        stack.stop()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--serve-standins":
+        serve_standins(int(sys.argv[2]))
+    else:
+        asyncio.run(main())
