@@ -175,4 +175,4 @@ async def test_exports_and_erasures_are_isolated_between_tenants(
     assert rows[0]["n"] == 0  # the erasure ran after the export
     forged = f"/v1/export-archives/{intruder.creator_id.hex}.{uuid.UUID(export_id).hex}.secret"
     assert (await client.get(forged)).status_code == 404
-    assert (await client.get("/v1/export-archives/not-a-token")).status_code == 404
+    assert (await client.get("/v1/export-archives/not-a-token")).status_code == 401

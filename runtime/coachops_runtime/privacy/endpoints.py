@@ -233,11 +233,12 @@ DownloadToken = Annotated[str, Field(min_length=1, max_length=300), Storable]
             "description": "The archive (once)",
             "content": {media: {} for media in MEDIA_TYPES.values()},
         },
-        **problems(404),
+        **problems(401, 404),
     },
 )
 async def download_archive(token: DownloadToken, session: SessionDep) -> Response:
-    """A ready archive through its single-use link (no Authorization header); the archive
+    """A ready archive through its single-use link (no Authorization header: the token is
+    the credential; a malformed one is 401, one used, expired or unknown 404); the archive
     is deleted once sent."""
     archive, fmt, export_id = await service.download(session, token)
     return Response(

@@ -13,7 +13,7 @@ from coachops_runtime.audit import service as audit
 from coachops_runtime.auth.dependencies import CreatorContext, EndUserContext
 from coachops_runtime.kit.context import request_id_var
 from coachops_runtime.kit.db import Session
-from coachops_runtime.kit.errors import BadRequest, Forbidden, NotFound
+from coachops_runtime.kit.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from coachops_runtime.privacy.repository import PrivacyRepository
 from coachops_runtime.privacy.schemas import (
     ErasureConfirmation,
@@ -192,8 +192,8 @@ def parse_download_token(token: str) -> tuple[uuid.UUID, uuid.UUID, str]:
     try:
         creator_hex, export_hex, secret = token.split(".", 2)
         return uuid.UUID(hex=creator_hex), uuid.UUID(hex=export_hex), secret
-    except ValueError as error:
-        raise NotFound("no such download link") from error
+    except ValueError as error:  # the token is the link's credential
+        raise Unauthorized("not a download link") from error
 
 
 async def download(session: Session, token: str) -> tuple[bytes, str, uuid.UUID]:
