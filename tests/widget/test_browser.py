@@ -144,6 +144,9 @@ async def open_page(browser: Browser, url: str) -> tuple[Page, list[str]]:
     await page.add_init_script(
         "document.addEventListener('securitypolicyviolation', (e) =>"
         " window.reportViolation(e.violatedDirective + ' ' + e.blockedURI));"
+        # What a host page listens to for a new token (captured: the event does not bubble).
+        "document.addEventListener('coachops:session-expired', (e) =>"
+        " { window.expiredOn = e.target.tagName; }, true);"
     )
     await page.goto(url)
     return page, violations
@@ -295,6 +298,8 @@ async def test_the_widget_streams_resumes_escapes_and_keeps_to_its_origins(
     expired, _violations = await open_page(browser, listed + "/expired")
     assert await status_text(expired) == ("Your session has ended. Reload the page to continue.")
     assert await expired.get_by_role("textbox", name="Message").is_disabled()
+    assert await expired.evaluate("window.expiredOn") == "SCRIPT"
+    assert await page.evaluate("window.expiredOn") is None
 
     # A page on an origin the program does not list reads nothing (in the page's language).
     before = len(await coaching.messages(me))
