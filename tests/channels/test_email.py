@@ -6,6 +6,7 @@ one-click unsubscribe (RFC 8058) that stops further mail. Asserted on what Mailp
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -203,6 +204,11 @@ async def test_unsubscribe_links_open_only_their_own_program(channeling: Channel
     )
     assert response.status_code == 404
     assert await consent_of(channeling, a.program) is None
+    # A program without an e-mail channel has no unsubscribe URL, whatever the token.
+    response = await channeling.client.post(
+        f"/v1/hooks/email/{uuid.uuid4()}/unsubscribe", params={"token": token}
+    )
+    assert response.status_code == 404
     malformed = await channeling.client.post(
         f"/v1/hooks/email/{a.program}/unsubscribe", params={"token": "x"}
     )

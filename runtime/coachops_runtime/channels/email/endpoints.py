@@ -39,13 +39,8 @@ _ADDRESS = (
 async def _subscriber(
     request: Request, program_id: uuid.UUID, token: str
 ) -> tuple[ChannelRepository, uuid.UUID, uuid.UUID, str]:
-    """(repository, tenant, end user, address) the token names, under the program's tenant."""
-    key = channels_of(request).settings.key
-    if key is None:
-        raise ServiceUnavailable("unsubscribe links cannot be checked: no channel key is set")
-    end_user_id = unsubscribe.end_user_of(key, program_id, token)
-    if end_user_id is None:
-        raise Forbidden("this unsubscribe link is not valid for this program")
+    """(repository, tenant, end user, address) the token names, under the program's tenant.
+    As for the webhooks: a program without e-mail is a 404 whatever else is wrong."""
     runtime = runtime_of(request)
     session = await request_session(request.scope, runtime.pool)
     repo = ChannelRepository(session)
@@ -55,6 +50,12 @@ async def _subscriber(
     await session.set_tenant(creator_id)
     if await load_tenant(runtime, session) is None:
         raise NotFound("no email channel is wired for this program")
+    key = channels_of(request).settings.key
+    if key is None:
+        raise ServiceUnavailable("unsubscribe links cannot be checked: no channel key is set")
+    end_user_id = unsubscribe.end_user_of(key, program_id, token)
+    if end_user_id is None:
+        raise Forbidden("this unsubscribe link is not valid for this program")
     address = await session.scalar(_ADDRESS, program_id, end_user_id)
     if not isinstance(address, str):
         raise NotFound("no such subscriber of this program")
