@@ -192,7 +192,6 @@ def upgrade() -> None:
                 INSERT INTO public.privacy_due (job_id, kind, creator_id, due_at)
                 VALUES (NEW.{key}, '{kind}', NEW.creator_id, NEW.next_attempt_at)
                 ON CONFLICT (job_id) DO UPDATE SET due_at = EXCLUDED.due_at;
-                PERFORM pg_notify('coachops_privacy_due', '');
               END IF;
               RETURN NEW;
             END $$
