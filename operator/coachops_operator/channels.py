@@ -7,6 +7,10 @@ them to ``channel_credentials`` under the program's tenant. A SHA-256 over the c
 and values is stored with them: when the Secret changes the hash differs and the row is
 written again, on the program's next timer tick (every 10 s). Values never leave this
 module in clear: conditions, Events and logs name Secrets and keys only.
+
+The channel entries' other settings (``unknownSenders``, the WhatsApp ``template``) are
+declared in the CRD and reach the runtime with the rest of the spec, which ``program.py``
+copies into ``programs.spec``; nothing here needs them.
 """
 
 from __future__ import annotations
@@ -35,7 +39,9 @@ REQUIRED_KEYS: Mapping[str, tuple[str, ...]] = {
     "whatsapp": ("access-token", "app-secret", "verify-token", "phone-number-id"),
     "sms": ("account-sid", "auth-token", "from-number"),  # Twilio
     "slack": ("bot-token", "signing-secret"),
-    "email": ("from-address", "webhook-secret"),  # sent by the platform's SMTP relay
+    # The address a Mailgun route forwards and the route's signing key; replies leave
+    # through the runtime's SMTP settings, so no sending credential is copied.
+    "email": ("from-address", "webhook-secret"),
 }
 
 
