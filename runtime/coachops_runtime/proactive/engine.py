@@ -9,6 +9,7 @@ advance, so it happens once.
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -170,12 +171,11 @@ class Engine:
         # Under the end user's lock, so two schedulers cannot both pass maxPerDay.
         await repo.lock_user(row["program_id"], row["end_user_id"])
         reason = verdict.reason
-        if await repo.already_sent(row, occurrence.key):
+        already, today = await repo.send_check(row, occurrence.key, local_date(now, zone))
+        if already:
             reason = "already_sent"
-        elif not row["send_now"]:
-            sent = await repo.sent_on(row["end_user_id"], row["program_id"], local_date(now, zone))
-            if sent >= config.max_per_day:
-                reason = "max_per_day"
+        elif not row["send_now"] and today >= config.max_per_day:
+            reason = "max_per_day"
         if reason in ("already_sent", "max_per_day"):
             await self._record(repo, row, occurrence, "skipped", reason, now)
             await self._advance(repo, row, target, occurrence, now)
@@ -198,8 +198,8 @@ class Engine:
         else:
             text = (await self.writer.write(repo, row, target, occurrence, now)).text
         conversation = row["conversation_id"] or await repo.open_conversation(row, now)
-        message_id = await repo.message(row, conversation, target.message_kind, text, now)
-        await self._record(repo, row, occurrence, "sent", reason, now, message_id)
+        sent = (conversation, target.message_kind, text)
+        await self._record(repo, row, occurrence, "sent", reason, now, sent)
         log.info(
             "proactive message sent",
             extra={
@@ -217,7 +217,7 @@ class Engine:
         outcome: str,
         reason: str,
         now: datetime,
-        message_id: int | None = None,
+        sent: tuple[uuid.UUID, str, str] | None = None,
     ) -> None:
         await repo.decision(
             row,
@@ -227,7 +227,7 @@ class Engine:
             reason=reason,
             day=local_date(now, zone_of(row["time_zone"])),
             now=now,
-            message_id=message_id,
+            sent=sent,
         )
 
     # ------------------------------------------------------------------ the creator's

@@ -70,14 +70,16 @@ RETURNING schedule_id
 """
 _DELETE = "DELETE FROM proactive_schedules WHERE schedule_id = $1"
 _LOCK_USER = "SELECT pg_advisory_xact_lock(hashtextextended($1::uuid::text || $2::uuid::text, 0))"
-_SENT_ON = """
-SELECT count(*) FROM proactive_decisions
-WHERE end_user_id = $1 AND program_id = $2 AND local_day = $3 AND outcome = 'sent'
-"""
-_ALREADY_SENT = """
-SELECT 1 FROM proactive_decisions
-WHERE program_id = $1 AND end_user_id = $2 AND kind = $3 AND item = $4
-  AND occurrence_key = $5 AND outcome = 'sent'
+# After the end user's lock, in a statement of its own (a snapshot that sees what a
+# concurrent scheduler committed before it released the lock).
+_SEND_CHECK = """
+SELECT EXISTS (
+         SELECT FROM proactive_decisions
+         WHERE program_id = $1 AND end_user_id = $2 AND kind = $3 AND item = $4
+           AND occurrence_key = $5 AND outcome = 'sent') AS already_sent,
+       (SELECT count(*) FROM proactive_decisions
+        WHERE end_user_id = $2 AND program_id = $1 AND local_day = $6
+          AND outcome = 'sent') AS sent_today
 """
 _OPEN_CONVERSATION = """
 INSERT INTO conversations (creator_id, program_id, end_user_id, channel, created_at,
@@ -86,20 +88,27 @@ VALUES ($1, $2, $3, $4, $5, $5)
 ON CONFLICT (program_id, end_user_id, channel) DO UPDATE SET channel = EXCLUDED.channel
 RETURNING conversation_id
 """
-_MESSAGE = """
-WITH touch AS (
-  UPDATE conversations SET last_message_at = greatest(last_message_at, $7)
-  WHERE conversation_id = $2
-)
-INSERT INTO messages (creator_id, conversation_id, program_id, end_user_id, direction, author,
-    kind, body, created_at)
-VALUES ($1, $2, $3, $4, 'out', 'ai', $5, $6, $7)
-RETURNING message_id
-"""
 _DECISION = """
 INSERT INTO proactive_decisions (creator_id, program_id, end_user_id, schedule_id, kind, item,
     occurrence, occurrence_key, outcome, reason, channel, message_id, local_day, decided_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+"""
+# The message (its trigger queues the channel delivery), the conversation's touch and the
+# decision in one statement.
+_SEND = """
+WITH touch AS (
+  UPDATE conversations SET last_message_at = greatest(last_message_at, $13)
+  WHERE conversation_id = $14
+), m AS (
+  INSERT INTO messages (creator_id, conversation_id, program_id, end_user_id, direction,
+      author, kind, body, created_at)
+  VALUES ($1, $14, $2, $3, 'out', 'ai', $15, $16, $13)
+  RETURNING message_id
+)
+INSERT INTO proactive_decisions (creator_id, program_id, end_user_id, schedule_id, kind, item,
+    occurrence, occurrence_key, outcome, reason, channel, message_id, local_day, decided_at)
+SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, m.message_id, $12, $13 FROM m
+RETURNING message_id
 """
 _SUMMARY = "SELECT summary FROM conversation_memory WHERE conversation_id = $1"
 
@@ -144,14 +153,18 @@ class ProactiveRepository:
     async def lock_user(self, program_id: uuid.UUID, end_user_id: uuid.UUID) -> None:
         await self.session.execute(_LOCK_USER, program_id, end_user_id)
 
-    async def sent_on(self, end_user_id: uuid.UUID, program_id: uuid.UUID, day: date) -> int:
-        return int(await self.session.scalar(_SENT_ON, end_user_id, program_id, day))
-
-    async def already_sent(self, row: Any, key: str) -> bool:
-        found = await self.session.one_or_none(
-            _ALREADY_SENT, row["program_id"], row["end_user_id"], row["kind"], row["item"], key
+    async def send_check(self, row: Any, key: str, day: date) -> tuple[bool, int]:
+        """Whether this occurrence's key was sent, and how many were sent on ``day``."""
+        found: Any = await self.session.one_or_none(
+            _SEND_CHECK,
+            row["program_id"],
+            row["end_user_id"],
+            row["kind"],
+            row["item"],
+            key,
+            day,
         )
-        return found is not None
+        return bool(found["already_sent"]), int(found["sent_today"])
 
     async def open_conversation(self, row: Any, now: datetime) -> uuid.UUID:
         found: uuid.UUID = await self.session.scalar(
@@ -160,21 +173,6 @@ class ProactiveRepository:
             row["program_id"],
             row["end_user_id"],
             row["channel"],
-            now,
-        )
-        return found
-
-    async def message(
-        self, row: Any, conversation_id: uuid.UUID, kind: str, body: str, now: datetime
-    ) -> int:
-        found: int = await self.session.scalar(
-            _MESSAGE,
-            self.creator_id,
-            conversation_id,
-            row["program_id"],
-            row["end_user_id"],
-            kind,
-            body,
             now,
         )
         return found
@@ -195,8 +193,32 @@ class ProactiveRepository:
         reason: str,
         day: date,
         now: datetime,
-        message_id: int | None = None,
-    ) -> None:
+        sent: tuple[uuid.UUID, str, str] | None = None,
+    ) -> int | None:
+        """Record a decision; with ``sent`` (conversation, message kind, body) the message
+        too, whose id is returned."""
+        if sent is not None:
+            conversation, kind, body = sent
+            found: int = await self.session.scalar(
+                _SEND,
+                self.creator_id,
+                row["program_id"],
+                row["end_user_id"],
+                row["schedule_id"],
+                row["kind"],
+                row["item"],
+                occurrence,
+                key,
+                outcome,
+                reason,
+                row["channel"],
+                day,
+                now,
+                conversation,
+                kind,
+                body,
+            )
+            return found
         await self.session.execute(
             _DECISION,
             self.creator_id,
@@ -210,10 +232,11 @@ class ProactiveRepository:
             outcome,
             reason,
             row["channel"],
-            message_id,
+            None,
             day,
             now,
         )
+        return None
 
 
 _SCHEDULES = """
