@@ -69,7 +69,6 @@ def test_default_objects_and_their_fixed_names(default: list[Manifest]) -> None:
             ("Deployment", "coachops-operator"),
             ("PodDisruptionBudget", "coachops-operator"),
             ("ServiceAccount", "coachops-runtime"),
-            ("ClusterRole", "coachops-runtime-programs"),
             ("Deployment", "coachops-runtime"),
             ("Service", "coachops-runtime"),
             ("HorizontalPodAutoscaler", "coachops-runtime"),
@@ -177,20 +176,22 @@ def test_runtime_rolls_without_dropping_requests(default: list[Manifest]) -> Non
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 6)
 
 
-def test_rbac_has_no_wildcards_and_matches_the_operator(default: list[Manifest]) -> None:
-    for manifest in default:
+def test_rbac_has_no_wildcards_and_matches_the_operator(helm: Helm) -> None:
+    # With the ClusterRole the operator applies at start-up (manifests/ renders it).
+    objects = helm.template("--set", "runtime.programsClusterRole=true")
+    for manifest in objects:
         for rule in manifest.get("rules", []):
             for field in ("apiGroups", "resources", "verbs", "resourceNames"):
                 assert "*" not in rule.get(field, []), (manifest["metadata"]["name"], rule)
-    # The operator applies coachops-runtime-programs at startup: the chart renders the very
-    # same labels and rules, so neither field manager conflicts with the other.
-    chart_role = find(default, "ClusterRole", builders.PROGRAM_WRITER)
+    # The same labels and rules as the operator's: applied from manifests/ by kubectl, then
+    # by the operator, the object does not change.
+    chart_role = find(objects, "ClusterRole", builders.PROGRAM_WRITER)
     operator_role = next(
         r for r in builders.cluster_roles() if r["metadata"]["name"] == builders.PROGRAM_WRITER
     )
     assert chart_role["rules"] == operator_role["rules"]
     assert chart_role["metadata"]["labels"] == operator_role["metadata"]["labels"]
-    account = find(default, "ServiceAccount", c.SHARED_RUNTIME_SERVICE_ACCOUNT)
+    account = find(objects, "ServiceAccount", c.SHARED_RUNTIME_SERVICE_ACCOUNT)
     assert account["metadata"]["namespace"] == c.SYSTEM_NAMESPACE
 
 
@@ -272,9 +273,7 @@ def test_non_trivial_values_take_effect(full: list[Manifest]) -> None:
     assert not [m for m in full if m["kind"] == "Pod"]  # tests.enabled: false
     namespace = find(full, "Namespace", c.SYSTEM_NAMESPACE)
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
-    # All but the ClusterRole the operator also applies (its labels are the operator's).
-    labelled = [m for m in full if m["metadata"]["name"] != builders.PROGRAM_WRITER]
-    assert all(m["metadata"]["labels"]["team"] == "platform" for m in labelled)
+    assert all(m["metadata"]["labels"]["team"] == "platform" for m in full)
     policy = find(full, "NetworkPolicy", "coachops-runtime")
     assert policy["spec"]["ingress"][0]["from"][1]["namespaceSelector"]["matchLabels"] == {
         "kubernetes.io/metadata.name": "ingress-nginx"
@@ -303,6 +302,10 @@ def test_migrations_hook_runs_before_install_and_upgrade(default: list[Manifest]
     }
     test_pod = find(default, "Pod", "coachops-test-readyz")
     assert test_pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    # Removed once it passed: nothing of the release is left after `helm uninstall`.
+    assert test_pod["metadata"]["annotations"]["helm.sh/hook-delete-policy"] == (
+        "before-hook-creation,hook-succeeded"
+    )
     assert "/readyz" in test_pod["spec"]["containers"][0]["command"][-1]
 
 
