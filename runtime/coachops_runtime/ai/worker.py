@@ -47,6 +47,7 @@ from coachops_runtime.ai.settings import AiSettings
 from coachops_runtime.ai.stream import DONE, FALLBACK, RESET, TOKEN, ReplyStream, stream_key
 from coachops_runtime.kit.context import tenant_id_var
 from coachops_runtime.kit.db import Session
+from coachops_runtime.kit.metrics import AI_FIRST_TOKEN_SECONDS, AI_REPLY_SECONDS
 from coachops_runtime.kit.ratelimit import CacheUnavailableError, Limiter
 from coachops_runtime.kit.settings import Settings
 from coachops_runtime.knowledge.embedding import Embedder, EmbeddingError
@@ -351,6 +352,7 @@ class ReplyPoller:
         timings["stream_ms"] = published * 1000
         timings["model_ms"] -= timings["stream_ms"]
         timings["first_token_ms"] = first_token * 1000
+        AI_FIRST_TOKEN_SECONDS.observe(first_token)
         citations = [source.citation() for source in prompt.sources]
         lap = time.perf_counter()
         async with self.transaction(creator_id) as session:
@@ -371,6 +373,7 @@ class ReplyPoller:
             timings["overhead_ms"] = timings["total_ms"] - timings["model_ms"] - timings["embed_ms"]
             record = {**prompt.record(), "timings": {k: round(v, 3) for k, v in timings.items()}}
             await repo.done(job_id, reply_id, attempts, record)
+        AI_REPLY_SECONDS.observe(timings["total_ms"] / 1000)
         await _publish(stream, DONE, {"message_id": reply_id, "citations": citations})
         log.info(
             "reply stored",

@@ -40,6 +40,7 @@ from coachops_runtime.channels.registry import adapters
 from coachops_runtime.channels.settings import ChannelSettings
 from coachops_runtime.channels.splitting import split
 from coachops_runtime.kit.context import tenant_id_var
+from coachops_runtime.kit.metrics import CHANNEL_DELIVERIES
 from coachops_runtime.kit.settings import Settings
 from coachops_runtime.mail.outbox import backoff_seconds
 
@@ -177,11 +178,13 @@ class ChannelPoller:
                 await repo.suppress(delivery_id, outcome.reason)
             else:
                 await repo.dead(delivery_id, parts_sent, ids, outcome.reason)
+            CHANNEL_DELIVERIES.labels(row["channel"], outcome.state).inc()
             log.warning(f"delivery {outcome.state}", extra={**fields, "error": outcome.reason})
             return
         except DeliveryError as error:
             if error.final or attempts >= self.channels.max_attempts:
                 await repo.dead(delivery_id, parts_sent, ids, error.reason)
+                CHANNEL_DELIVERIES.labels(row["channel"], "dead").inc()
                 log.error("delivery given up", extra={**fields, "error": error.reason})
                 return
             delay = backoff_seconds(
@@ -190,12 +193,14 @@ class ChannelPoller:
             if error.retry_after is not None:  # the provider's word, within reason
                 delay = max(delay, min(error.retry_after, MAX_RETRY_AFTER))
             await repo.retry_later(delivery_id, parts_sent, ids, error.reason, delay)
+            CHANNEL_DELIVERIES.labels(row["channel"], "retry").inc()
             log.warning(
                 "delivery failed, will retry",
                 extra={**fields, "retry_in_seconds": round(delay, 2), "error": error.reason},
             )
             return
         await repo.sent(delivery_id, parts_sent, ids)
+        CHANNEL_DELIVERIES.labels(row["channel"], "sent").inc()
         log.info("delivered", extra={**fields, "parts": parts_sent})
 
     def _prepare(self, row: Any) -> tuple[Adapter, list[Outgoing], Any]:

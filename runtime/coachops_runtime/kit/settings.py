@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     mail_retry_max_seconds: float = Field(3600.0, gt=0)
     mail_concurrency: int = Field(4, ge=1, description="e-mails one worker sends at once")
     worker_poll_seconds: float = Field(1.0, gt=0)
+    worker_metrics_port: int = Field(
+        0, ge=0, le=65535, description="port of the worker's /metrics (0: not served)"
+    )
     # Knowledge: uploads (API) and ingestion (the worker's knowledge poller).
     knowledge_max_bytes: int = Field(
         20 * 1024 * 1024, ge=1, description="largest knowledge document accepted (413 above)"

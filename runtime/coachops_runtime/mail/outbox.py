@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import asyncpg
 
 from coachops_runtime.kit.context import tenant_id_var
+from coachops_runtime.kit.metrics import EMAILS
 from coachops_runtime.kit.settings import Settings
 from coachops_runtime.mail.message import build_message
 from coachops_runtime.mail.repository import OutboxRepository
@@ -91,6 +92,7 @@ class OutboxPoller:
             message = build_message(email_id, self.settings.mail_from, row["to_address"], rendered)
         except TemplateError as error:
             await repo.give_up(email_id, str(error))
+            EMAILS.labels("dead").inc()
             log.error("e-mail cannot be rendered, given up", extra={**fields, "error": str(error)})
             return
         try:
@@ -98,6 +100,7 @@ class OutboxPoller:
         except DeliveryError as error:
             if error.final or attempts >= self.settings.mail_max_attempts:
                 await repo.give_up(email_id, error.reason)
+                EMAILS.labels("dead").inc()
                 log.error("e-mail given up", extra={**fields, "error": error.reason})
                 return
             delay = backoff_seconds(
@@ -106,10 +109,12 @@ class OutboxPoller:
                 self.settings.mail_retry_max_seconds,
             )
             await repo.retry_later(email_id, error.reason, delay)
+            EMAILS.labels("retry").inc()
             log.warning(
                 "e-mail not delivered, will retry",
                 extra={**fields, "retry_in_seconds": round(delay, 1), "error": error.reason},
             )
             return
         await repo.mark_sent(email_id)
+        EMAILS.labels("sent").inc()
         log.info("e-mail sent", extra=fields)

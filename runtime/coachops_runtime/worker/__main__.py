@@ -14,6 +14,7 @@ from coachops_runtime.ai.settings import AiSettings
 from coachops_runtime.ai.worker import ReplyPoller
 from coachops_runtime.channels.outbox import ChannelPoller
 from coachops_runtime.channels.settings import ChannelSettings
+from coachops_runtime.kit import metrics
 from coachops_runtime.kit.db import (
     UnsafeDatabaseRoleError,
     assert_role_is_safe,
@@ -65,10 +66,15 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         pollers.append(knowledge)
     else:
         log.warning("no knowledge ingestion: COACHOPS_OLLAMA_URL or COACHOPS_CHROMA_URL unset")
+    served = None
+    if settings.worker_metrics_port:
+        served = await metrics.serve("0.0.0.0", settings.worker_metrics_port)  # noqa: S104
     log.info("worker started", extra={"pollers": [p.name for p in pollers]})
     try:
         await run_pollers(pollers, stop, settings.worker_poll_seconds)
     finally:
+        if served is not None:
+            await served.cleanup()
         await replies.close()
         await channels.close()
         await privacy.close()
