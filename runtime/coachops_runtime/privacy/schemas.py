@@ -46,11 +46,12 @@ class ErasureStep(BaseModel):
 
 
 class ErasurePublic(BaseModel):
-    """An erasure: ``pending`` until the worker starts, ``running`` with its steps, ``done``
-    once every store is clean (only the tombstone is left), or ``failed``."""
+    """An erasure: ``pending`` until the worker starts, ``running`` with its steps (and
+    ``error`` while a store is unreachable: it is retried until it ends), ``done`` once
+    every store is clean (only the tombstone is left)."""
 
     erasure_id: uuid.UUID
-    state: Literal["pending", "running", "done", "failed"]
+    state: Literal["pending", "running", "done"]
     steps: dict[str, ErasureStep] = Field(default_factory=dict)
     requested_by: str | None = Field(
         None, description="account:<id>, api_key:<id> or end_user (in a finished erasure)."

@@ -105,7 +105,7 @@ def upgrade() -> None:
             requested_by text NOT NULL,
             request_id text NOT NULL DEFAULT '',
             state text NOT NULL DEFAULT 'pending'
-                CHECK (state IN ('unconfirmed', 'pending', 'failed')),
+                CHECK (state IN ('unconfirmed', 'pending')),
             confirmation_hash bytea,
             confirm_by timestamptz,
             steps jsonb NOT NULL DEFAULT '{}',
