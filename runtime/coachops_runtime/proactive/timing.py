@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 MAX_CANDIDATES = 2_000  # a cron that names no reachable time (e.g. 30 Feb) ends the search
 HHMM = "%H:%M"
@@ -55,10 +55,13 @@ def next_occurrence(cron: str, zone: ZoneInfo, after: datetime) -> datetime | No
     # Start one hour back on the wall clock: after a fall-back, a wall time behind the
     # current one may still lie ahead on the UTC line.
     times = croniter(cron, wall - timedelta(hours=1))
-    for _ in range(MAX_CANDIDATES):
-        candidate = place(times.get_next(datetime), zone)
-        if candidate > after:
-            return candidate
+    try:
+        for _ in range(MAX_CANDIDATES):
+            candidate = place(times.get_next(datetime), zone)
+            if candidate > after:
+                return candidate
+    except CroniterBadDateError:
+        pass  # a date that never comes, such as 30 February
     return None
 
 
