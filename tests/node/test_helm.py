@@ -122,7 +122,9 @@ async def release(
     assert not installed.items, "an operator from manifests/ runs: the chart's would race it"
     _apply(cluster, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
     # The Secrets values.yaml names: the chart reads them, never writes them.
-    owner, runtime = at_node(stack.postgres.operator_dsn), at_node(stack.postgres.runtime_dsn)
+    # The owner's DSN without the operator's ?sslmode=disable: the migrations Job reads the
+    # same key, and SQLAlchemy's asyncpg dialect refuses sslmode in a URL.
+    owner, runtime = at_node(stack.postgres.owner_dsn), at_node(stack.postgres.runtime_dsn)
     redis = at_node(stack.redis.url)
     keys = {p.name: p.read_text() for p in platform_keys.glob("*.pem")}
     for name, data in (
@@ -142,10 +144,12 @@ async def release(
                 "chroma": {"url": at_node(stack.chroma.url)},
                 "smtp": {"host": NODE_IP, "port": int(smtp.rpartition(":")[2]), "tls": "none"},
                 "publicBaseUrl": "http://127.0.0.1:8000",
-                # One pod each keeps the node's start-ups few; the rollout still adds the
-                # new runtime pod before the old one goes (maxSurge 1, maxUnavailable 0).
-                "operator": {"replicas": 1},
-                "runtime": {"replicas": 1, "autoscaling": {"enabled": False}},
+                # The chart's replica counts (2 and 2, each with a PDB); this node has no
+                # metrics server for the autoscaler.
+                "runtime": {"autoscaling": {"enabled": False}},
+                # The harness installed the finalizer policy with the CRDs (crds/), as
+                # `kubectl apply -f crds/` does: the release must not claim it.
+                "finalizerPolicy": {"enabled": False},
             }
         )
     )
@@ -238,7 +242,7 @@ async def test_upgrade_rolls_the_runtime_without_losing_a_request(
             str(CHART),
             "--values",
             str(release.values),
-            "--set",
+            "--set-string",
             "runtime.podAnnotations.coachops\\.dev/rollout=2",
             "--wait",
         )
@@ -275,14 +279,22 @@ async def test_uninstall_removes_workloads_and_keeps_crds_and_tenant_data(
     apps = client.AppsV1Api(cluster.api)
     core = client.CoreV1Api(cluster.api)
 
-    async def workloads_gone() -> bool:
+    async def left() -> list[str]:
         deployments = await apps.list_namespaced_deployment(NAMESPACE)
         pods = await core.list_namespaced_pod(
             NAMESPACE, label_selector="app.kubernetes.io/part-of=coachops"
         )
-        return not deployments.items and not pods.items
+        return [f"Deployment/{d.metadata.name}" for d in deployments.items] + [
+            f"Pod/{p.metadata.name} {p.status.phase}" for p in pods.items
+        ]
 
-    await eventually(workloads_gone, 90, interval=0.5)
+    async def workloads_gone() -> bool:
+        return not await left()
+
+    try:
+        await eventually(workloads_gone, 120, interval=0.5)
+    except AssertionError:
+        raise AssertionError(f"left after uninstall: {await left()}") from None
     # The CRDs stay (crds/ is never deleted), and so does every tenant's data.
     extensions = client.ApiextensionsV1Api(cluster.api)
     for plural in (c.CREATOR_PLURAL, c.PROGRAM_PLURAL):
