@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import yaml
@@ -124,3 +125,26 @@ def test_schema_describes_every_default_value() -> None:
             walk(child, properties[key], f"{path}.{key}")
 
     walk(values, schema, "")
+
+
+def test_every_value_is_commented() -> None:
+    # Each key of values.yaml has a comment line above it (or on its line); the entries of
+    # a resources block are read as one value with the comment above `resources:`.
+    lines = (CHART / "values.yaml").read_text().splitlines()
+    parents: list[tuple[int, str]] = []
+    previous = ""
+    missing = []
+    for number, line in enumerate(lines, 1):
+        match = re.match(r"^( *)([A-Za-z][\w.-]*):( |$)", line)
+        if match:
+            indent, key = len(match.group(1)), match.group(2)
+            while parents and parents[-1][0] >= indent:
+                parents.pop()
+            within_value = parents and parents[-1][1] in {"resources", "matchLabels"}
+            commented = previous.lstrip().startswith("#") or "#" in line
+            if not commented and not within_value:
+                missing.append(f"{number}: {line.strip()}")
+            parents.append((indent, key))
+        if line.strip():
+            previous = line
+    assert not missing, "keys without a comment:\n" + "\n".join(missing)
