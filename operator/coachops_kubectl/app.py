@@ -17,7 +17,6 @@ import typer
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    DownloadColumn,
     Progress,
     TaskProgressColumn,
     TextColumn,
@@ -192,15 +191,17 @@ async def _ingest(
         TextColumn("{task.description}"),
         BarColumn(),
         TaskProgressColumn(),
-        DownloadColumn(),
         TimeElapsedColumn(),
+        TextColumn("{task.fields[detail]}"),  # an upload's size, a document's state
     )
     try:
         with Progress(*columns, console=out) as progress:
             uploaded: list[tuple[Path, dict[str, Any]]] = []
             for path in files:
                 content = await asyncio.to_thread(path.read_bytes)
-                task = progress.add_task(f"upload {path.name}", total=len(content))
+                task = progress.add_task(
+                    f"upload {path.name}", total=len(content), detail=f"{len(content)} bytes"
+                )
 
                 def advance(sent: int, task: Any = task) -> None:
                     progress.advance(task, sent)
@@ -224,13 +225,13 @@ async def _ingest(
 async def _follow(
     runtime: Runtime, progress: Progress, path: Path, document: dict[str, Any], deadline: float
 ) -> tuple[Path, dict[str, Any]]:
-    task = progress.add_task(f"ingest {path.name}", total=100)
+    task = progress.add_task(f"ingest {path.name}", total=100, detail="pending")
     seen: list[str] = []
 
     def report(current: dict[str, Any]) -> None:
         state = str(current.get("state"))
         share = 1.0 if state == "ready" else float(current.get("progress") or 0)
-        progress.update(task, completed=round(share * 100))
+        progress.update(task, completed=round(share * 100), detail=state)
         if not out.is_terminal and (not seen or seen[-1] != state):
             out.print(f"{path.name}: {state}", markup=False)
         seen.append(state)
