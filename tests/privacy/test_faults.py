@@ -3,9 +3,11 @@ after their attempts, and an archive nobody downloaded is dropped at its expiry.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
+import asyncpg
 import pytest
 
 from coachops_runtime.kit.db import create_pool
@@ -90,3 +92,40 @@ async def test_an_archive_nobody_downloads_expires(people: People, poller: Priva
     fresh = await client.get("/v1/me/export", headers=person.me)
     assert fresh.status_code == 202
     assert fresh.json()["export_id"] != ready["export_id"]
+
+
+async def test_rows_another_transaction_updates_meanwhile_are_erased_too(
+    people: People, poller: PrivacyPoller
+) -> None:
+    """The e-mail worker updates an e-mail (a failed try) while the erasure deletes it:
+    the DELETE's recheck passes the row's new version over, and the step must not end
+    until it is gone."""
+    client = people.client
+    creator = await people.creator("racing")
+    person = await people.seed(creator, "r7", messages=1)
+    response = await client.delete(f"/v1/end-users/{person.end_user_id}", headers=creator.headers)
+    mailer = await asyncpg.connect(people.database.superuser_dsn)
+    try:
+        updating = mailer.transaction()
+        await updating.start()
+        changed = await mailer.execute(
+            "UPDATE email_outbox SET attempts = attempts + 1 WHERE to_address = $1", person.email
+        )
+        assert changed == "UPDATE 2"
+        erasing = asyncio.create_task(drain(poller))
+        async with asyncio.timeout(30):
+            while not await people.superuser(  # noqa: ASYNC110 - waits for the lock wait
+                "SELECT FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND query LIKE 'DELETE FROM email_outbox%'"
+            ):
+                await asyncio.sleep(0.05)
+        await updating.commit()
+        assert await erasing == 1
+    finally:
+        await mailer.close()
+    left = await people.superuser(
+        "SELECT count(*) AS n FROM email_outbox WHERE to_address = $1", person.email
+    )
+    assert left[0]["n"] == 0
+    status = await client.get(response.headers["Location"], headers=creator.headers)
+    assert status.json()["steps"]["email_outbox"]["removed"] == 2

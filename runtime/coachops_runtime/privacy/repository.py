@@ -281,6 +281,13 @@ class PrivacyRepository:
         )
         return int(status.rsplit(" ", 1)[-1])
 
+    async def any_left(self, table: str, where: str, end_user_id: uuid.UUID) -> bool:
+        return bool(
+            await self.session.scalar(
+                f"SELECT EXISTS (SELECT FROM {table} WHERE {where})", end_user_id
+            )
+        )
+
     async def reply_job_ids(self, end_user_id: uuid.UUID) -> list[uuid.UUID]:
         rows = await self.session.all(
             "SELECT job_id FROM reply_jobs WHERE end_user_id = $1", end_user_id

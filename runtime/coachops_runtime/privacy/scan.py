@@ -316,8 +316,8 @@ async def scan(
 
 async def person_needles(database_url: str, end_user_id: uuid.UUID) -> tuple[list[str], list[str]]:
     """(identifiers, message texts) of one end user, read before an erasure to scan after
-    it: their id, e-mail, external id, display name, channel identities and addresses, and
-    the bodies of their messages and goals."""
+    it: their id, e-mail, external id, display name, channel identities and addresses, the
+    messages of their conversations, their memory summaries and goal titles."""
     connection = await asyncpg.connect(database_url)
     try:
         ids: list[str] = [str(end_user_id)]
@@ -336,11 +336,20 @@ async def person_needles(database_url: str, end_user_id: uuid.UUID) -> tuple[lis
             "SELECT address FROM consents WHERE end_user_id = $1 AND address <> ''", end_user_id
         ):
             ids.append(consent["address"])
+        # Every message of their conversations (replies may quote them), oldest first.
         texts = [
             r["body"]
             for r in await connection.fetch(
                 "SELECT m.body FROM messages m JOIN conversations c USING (conversation_id)"
-                " WHERE c.end_user_id = $1 AND m.author = 'end_user'",
+                " WHERE c.end_user_id = $1 ORDER BY m.message_id",
+                end_user_id,
+            )
+        ]
+        texts += [
+            r["summary"]
+            for r in await connection.fetch(
+                "SELECT y.summary FROM conversation_memory y JOIN conversations c"
+                " USING (conversation_id) WHERE c.end_user_id = $1 AND y.summary <> ''",
                 end_user_id,
             )
         ]
