@@ -191,7 +191,7 @@ come from the Secrets the values name; nothing secret is rendered into the chart
 - name: jwt-keys
   secret:
     secretName: {{ .Values.jwt.existingSecret }}
-    defaultMode: 0440
+    defaultMode: 288  # 0440: read by the owner and the group (fsGroup 10001)
 {{- end -}}
 
 {{/* An emptyDir for /tmp: the root filesystem is read-only. */}}
