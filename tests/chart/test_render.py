@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +131,9 @@ def test_image_is_the_one_build_image_pushes(helm: Helm) -> None:
 
 def test_default_image_is_the_app_version(default: list[Manifest]) -> None:
     chart = yaml.safe_load((REPO_ROOT / "charts" / "coachops" / "Chart.yaml").read_text())
+    # The chart's appVersion is the project's version (what the image is tagged by default).
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    assert chart["appVersion"] == project["version"]
     runtime = container(default, "Deployment", "coachops-runtime")
     assert runtime["image"] == f"ghcr.io/coachops/coachops:{chart['appVersion']}"
 
