@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from coachops_devstack.mailpit import Mailpit
+from coachops_devstack.standins import signers
 from coachops_runtime.ai.worker import ReplyPoller
 from coachops_runtime.channels.email import unsubscribe
 from coachops_runtime.channels.settings import ChannelSettings
@@ -260,3 +261,40 @@ async def test_unknown_senders_ignored_when_the_channel_says_so(channeling: Chan
     assert response.status_code == 200
     assert await channeling.count("messages", wired.program) == 0
     assert await channeling.count("channel_identities", wired.program) == 0
+
+
+async def test_mailgun_events_report_what_became_of_a_reply(
+    channeling: Channeling, mailpit: Mailpit
+) -> None:
+    wired = await wire_email(channeling)
+    robin = writer(wired)
+    client = channeling.client
+    assert (await post(client, wired, robin.sign(robin.mail("Hi", "hello")))).status_code == 200
+    await creator_reply(channeling, wired, robin.address, "first")
+    await creator_reply(channeling, wired, robin.address, "second")
+    await channeling.deliver()
+    first, second = await received(mailpit, robin.address)
+    key = wired.values["webhook-secret"]
+
+    async def report(signed: Any) -> int:
+        return (await client.post(wired.path, content=signed[0], headers=signed[1])).status_code
+
+    assert await report(signers.mailgun_event(key, "delivered", first["MessageID"])) == 200
+    assert await report(signers.mailgun_event(key, "opened", first["MessageID"])) == 200
+    temporary = signers.mailgun_event(key, "failed", second["MessageID"], severity="temporary")
+    assert await report(temporary) == 200
+    assert await report(signers.mailgun_event("forged", "opened", second["MessageID"])) == 401
+    permanent = signers.mailgun_event(
+        key, "failed", second["MessageID"], severity="permanent", code=550,
+        description="mailbox does not exist",
+    )  # fmt: skip
+    assert await report(permanent) == 200
+    response = await client.get(
+        "/v1/channel-deliveries",
+        params={"state": "sent", "program_id": str(wired.program)},
+        headers=wired.creator.headers,
+    )
+    shown = [(i["provider_status"], i["provider_error"]) for i in response.json()["items"]]
+    assert shown == [("read", None), ("failed", "550 mailbox does not exist")]
+    # Events are neither messages nor senders.
+    assert await channeling.count("messages", wired.program) == 3

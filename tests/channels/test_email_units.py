@@ -18,6 +18,7 @@ from coachops_runtime.channels.adapter import (
     HookRequest,
     MalformedHookError,
     Outgoing,
+    StatusUpdate,
     Thread,
 )
 from coachops_runtime.channels.credentials import Credentials
@@ -180,3 +181,29 @@ async def test_the_api_side_adapter_sends_nothing() -> None:
     outgoing = Outgoing("r@y.org", "hi", None, about(None))
     with pytest.raises(DeliveryError):
         await adapter.send(None, CREDS, outgoing)  # type: ignore[arg-type]
+
+
+def test_mailgun_events_as_the_adapter_parses_them() -> None:
+    adapter = EmailAdapter(None, "https://api.example", KEY)
+    now = time.time()
+
+    def parsed(signed: tuple[bytes, dict[str, str]]) -> list[StatusUpdate]:
+        req = request(signed[0], signed[1]["Content-Type"])
+        adapter.verify(req, CREDS, now)
+        return adapter.parse(req).statuses
+
+    assert parsed(signers.mailgun_event("key-1", "delivered", "<a@x.org>")) == [
+        StatusUpdate("<a@x.org>", "delivered")
+    ]
+    assert parsed(signers.mailgun_event("key-1", "clicked", "a@x.org")) == []
+    assert parsed(signers.mailgun_event("key-1", "failed", "a@x.org", severity="temporary")) == []
+    bounce = signers.mailgun_event("key-1", "failed", "a@x.org", severity="permanent")
+    assert parsed(bounce) == [StatusUpdate("<a@x.org>", "failed", "bounce")]
+    assert parsed(signers.mailgun_event("key-1", "opened", "<>")) == []
+    for body in (b"[]", b"not json", b'{"signature": "x"}'):
+        with pytest.raises(HookRejectedError):
+            adapter.verify(request(body, "application/json"), CREDS, now)
+    with pytest.raises(MalformedHookError):
+        adapter.parse(request(b'{"signature": {}}', "application/json"))
+    with pytest.raises(MalformedHookError):
+        adapter.parse(request(b"[1]", "application/json"))

@@ -15,6 +15,7 @@ not Mailgun's own ``stripped-text``, so what is kept does not depend on the prov
 Outbound: one reply per delivery (no splitting), from the Secret's ``from-address`` (the
 address the route forwards, so replies come back), threaded and with one-click
 unsubscribe (``message.py``), sent over SMTP; the Message-ID is the provider id recorded.
+Mailgun's event webhooks at the same URL report what became of it (``events.py``).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from coachops_runtime.channels.adapter import (
     Thread,
 )
 from coachops_runtime.channels.credentials import Credentials
-from coachops_runtime.channels.email import message, unsubscribe
+from coachops_runtime.channels.email import events, message, unsubscribe
 from coachops_runtime.channels.email.form import fields
 from coachops_runtime.channels.email.quoting import strip_quoted
 from coachops_runtime.mail.outbox import Sender
@@ -86,7 +87,7 @@ class EmailAdapter:
         self.key = key
 
     def verify(self, request: HookRequest, credentials: Credentials, now: float) -> None:
-        form = fields(request)
+        form = events.signature(request) if events.is_event(request) else fields(request)
         timestamp, token = form.get("timestamp", ""), form.get("token", "")
         signature = form.get("signature", "")
         expected = hmac.new(
@@ -107,6 +108,8 @@ class EmailAdapter:
         raise HookRejectedError("Mailgun routes have no subscription check")
 
     def parse(self, request: HookRequest) -> Parsed:
+        if events.is_event(request):
+            return events.parse(request)
         form = fields(request)
         headers = _headers(form)
         name, address = parseaddr(form.get("from") or headers.get("from", ""))

@@ -14,7 +14,8 @@
   as ``application/x-www-form-urlencoded``, or ``multipart/form-data`` with attachments.
 
 Status reports: Twilio's status callback (form ``MessageSid``, ``MessageStatus``, signed
-like a message) and WhatsApp's ``statuses`` notification (signed like a message).
+like a message), WhatsApp's ``statuses`` notification (signed like a message) and
+Mailgun's event webhook (JSON with a ``signature`` object signed like the inbound route).
 """
 
 from __future__ import annotations
@@ -245,3 +246,34 @@ def mailgun(
     )
     body = ("".join(parts) + attachment + f"--{boundary}--\r\n").encode()
     return body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+
+
+def mailgun_event(
+    signing_key: str,
+    event: str,
+    message_id: str,
+    *,
+    severity: str = "",
+    code: int = 0,
+    description: str = "",
+    timestamp: int | None = None,
+) -> Signed:
+    """A Mailgun event webhook about the message ``message_id`` (angle brackets dropped, as
+    Mailgun reports it)."""
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    token = secrets.token_hex(25)
+    digest = hmac.new(signing_key.encode(), f"{ts}{token}".encode(), hashlib.sha256).hexdigest()
+    data: dict[str, Any] = {
+        "event": event,
+        "id": secrets.token_hex(11),
+        "timestamp": float(ts),
+        "recipient": "robin@reader.example.org",
+        "message": {"headers": {"message-id": message_id.strip("<>")}},
+    }
+    if severity:
+        data["severity"] = severity
+        data["reason"] = "bounce"
+        data["delivery-status"] = {"code": code, "message": "", "description": description}
+    payload = {"signature": {"timestamp": ts, "token": token, "signature": digest},
+               "event-data": data}  # fmt: skip
+    return json.dumps(payload).encode(), {"Content-Type": "application/json"}
