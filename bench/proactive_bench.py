@@ -173,6 +173,7 @@ async def main() -> None:
     parser.add_argument("--idle-seconds", type=float, default=60.0)
     parser.add_argument("--delivery-concurrency", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=200)
+    parser.add_argument("--lanes", type=int, default=4, help="batches per scheduler at once")
     args = parser.parse_args()
 
     stack = await start_stack(with_cluster=False)
@@ -219,6 +220,7 @@ async def main() -> None:
             "KUBECONFIG": "",
             "COACHOPS_WORKER_POLL_SECONDS": "1",
             "COACHOPS_PROACTIVE_BATCH_SIZE": str(args.batch_size),
+            "COACHOPS_PROACTIVE_CONCURRENCY": str(args.lanes),
             "COACHOPS_PROACTIVE_CLOCK_START": DUE.isoformat(),
             "COACHOPS_PROACTIVE_CLOCK_EPOCH": repr(epoch),
             "COACHOPS_PROACTIVE_CLOCK_SPEED": "1",
@@ -263,21 +265,32 @@ async def main() -> None:
         due_pg = cpu_seconds_of_tree(postmaster)
         due_cpu = sum(cpu_seconds(p.pid) for p in schedulers)
         delivery_cpu = time.process_time()
-        enqueued_at = None
-        delivered = 0
         total = args.users
+        enqueue: dict[str, float] = {}
+
+        async def watch_enqueue() -> None:
+            """When every check-in has its message and delivery (polled every 0.2 s)."""
+            watcher = await asyncpg.connect(pg.superuser_dsn)
+            try:
+                while True:
+                    sent = await watcher.fetchval(
+                        "SELECT count(*) FROM proactive_decisions WHERE outcome = 'sent'"
+                    )
+                    if sent >= total:
+                        enqueue["seconds"] = time.monotonic() - due_began
+                        enqueue["cpu"] = sum(cpu_seconds(p.pid) for p in schedulers) - due_cpu
+                        return
+                    await asyncio.sleep(0.2)
+            finally:
+                await watcher.close()
+
+        watcher = asyncio.create_task(watch_enqueue())
+        delivered = 0
         while True:
             handled = await outbox.poll()
             delivered += handled
-            if enqueued_at is None:
-                sent = await conn.fetchval(
-                    "SELECT count(*) FROM proactive_decisions WHERE outcome = 'sent'"
-                )
-                if sent >= total:
-                    enqueued_at = time.monotonic() - due_began
-                    enqueue_cpu = sum(cpu_seconds(p.pid) for p in schedulers) - due_cpu
             if (
-                enqueued_at is not None
+                watcher.done()
                 and handled == 0
                 and await conn.fetchval("SELECT count(*) FROM channel_due") == 0
             ):
@@ -286,6 +299,8 @@ async def main() -> None:
                 await asyncio.sleep(0.01)
             if time.monotonic() - due_began > 3600:
                 raise RuntimeError("not delivered within an hour")
+        await watcher
+        enqueued_at, enqueue_cpu = enqueue["seconds"], enqueue["cpu"]
         wall = time.monotonic() - due_began
         delivery_cpu = time.process_time() - delivery_cpu
         due_pg = cpu_seconds_of_tree(postmaster) - due_pg
@@ -305,7 +320,8 @@ async def main() -> None:
 
         log("")
         log(f"{args.users} end users, {args.creators} creators, {args.replicas} scheduler"
-            f" process(es), batch {args.batch_size}; load average at 09:00 {due_load}")  # fmt: skip
+            f" process(es) x {args.lanes} lanes, batch {args.batch_size}, delivery"
+            f" x{args.delivery_concurrency}; load average at the end {due_load}")  # fmt: skip
         log("| due at 09:00:00 | figure |")
         log("|---|---|")
         log(f"| all enqueued (message + channel delivery) after | {enqueued_at:.1f} s |")

@@ -145,8 +145,7 @@ async def test_replicas_killed_at_random_lose_and_duplicate_nothing(
             replicas[victim] = await start(victim, wait=False)
     finally:
         for process in replicas:
-            process.kill()
-            process.stop()
+            process.stop()  # the survivors end cleanly (SIGTERM: the batch in flight first)
     end = ScaledClock(START, epoch, SPEED).now()
     assert end >= START + SIMULATED * 0.9
     assert kills >= 5

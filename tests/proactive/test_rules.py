@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 from aiohttp import web
@@ -202,3 +203,38 @@ async def test_the_template_goes_out_on_time_when_the_ai_provider_is_down(
     finally:
         await writer.close()
         await runner.cleanup()
+
+
+class _Faulty(Engine):
+    """Fails on one end user's schedules while ``broken`` holds them."""
+
+    def __init__(self, settings: ProactiveSettings, broken: set[uuid.UUID]) -> None:
+        super().__init__(settings, None)
+        self.broken = broken
+
+    async def handle(self, repo: Any, row: Any, now: datetime) -> str:
+        if row["end_user_id"] in self.broken:
+            raise ValueError("unreadable schedule")
+        return await super().handle(repo, row, now)
+
+
+async def test_one_failing_schedule_holds_back_nothing_else(
+    world: World, pool: asyncpg.Pool, proactive_settings: ProactiveSettings
+) -> None:
+    world.clock.set(datetime(2026, 6, 1, 6, 0, tzinfo=UTC))
+    creator = await world.creator()
+    program = await world.program(creator, daily(9))
+    bad = await world.end_user(creator, program)
+    good = await world.end_user(creator, program)
+    engine = _Faulty(proactive_settings, {bad})
+    world.scheduler = ProactivePoller(pool, proactive_settings, engine, world.clock)
+    await world.run_until(datetime(2026, 6, 1, 9, 0, tzinfo=UTC))
+    assert len(await world.sent_messages(good)) == 1
+    assert await world.sent_messages(bad) == []
+    (row,) = await world.rows("SELECT due_at FROM proactive_schedules WHERE end_user_id = $1", bad)
+    # Tried every five minutes (the last at 09:00), never planned while it failed.
+    assert row["due_at"] == datetime(2026, 6, 1, 9, 5, tzinfo=UTC)
+    engine.broken.clear()  # readable again: planned from now on, the next morning
+    await world.run_until(datetime(2026, 6, 2, 9, 15, tzinfo=UTC))
+    assert len(await world.sent_messages(bad)) == 1
+    assert len(await world.sent_messages(good)) == 2

@@ -2,17 +2,20 @@
 
 A batch is one transaction: ``claim_proactive`` locks up to ``batch_size`` due schedules
 of any tenant with ``FOR UPDATE SKIP LOCKED`` (so replicas take disjoint batches), then
-tenant by tenant the rows are read and locked under RLS and handled in a fixed order (end
-user, program), which keeps the per-end-user locks of two replicas from crossing. A
-schedule whose handling fails is rolled back to a savepoint and looked at again a few
-minutes later, so one bad row cannot hold back the rest. Killing a replica at any moment
-rolls its batch back: nothing it did is visible and the schedules are due again.
+tenant by tenant the rows are read and locked under RLS and handled in one fixed order
+(tenant, end user, program), which keeps the per-end-user locks of two replicas from
+crossing. The batch runs under one savepoint; when a schedule fails, the batch is rolled
+back to it and handled again with a savepoint per schedule, and the failing one is looked
+at again a few minutes later, so one bad row cannot hold back the rest. Killing a replica
+at any moment rolls its batch back: nothing it did is visible and the schedules are due
+again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,6 +31,7 @@ from coachops_runtime.worker.claims import claim_by_tenant
 log = logging.getLogger("coachops.worker.proactive")
 
 RETRY_FAILED = timedelta(minutes=5)
+HANDLED_ERRORS = (asyncpg.PostgresError, ValueError, KeyError, TypeError)
 
 
 class ProactivePoller:
@@ -74,19 +78,38 @@ class ProactivePoller:
 
     async def _batch(self, session: Session, now: datetime) -> int:
         claimed = await claim_by_tenant(session, CLAIM, now, self.settings.batch_size)
-        for creator_id, ids in claimed.items():
+        if not claimed:
+            return 0
+        try:
+            # Optimistically, the whole batch under one savepoint (two round trips rather
+            # than two per schedule) ...
+            async with session.savepoint():
+                await self._handle(session, claimed, careful=False)
+        except HANDLED_ERRORS:
+            # ... and when one schedule fails, again one savepoint each, to find it.
+            await self._handle(session, claimed, careful=True)
+        return sum(len(ids) for ids in claimed.values())
+
+    async def _handle(
+        self, session: Session, claimed: dict[uuid.UUID, list[int]], *, careful: bool
+    ) -> None:
+        # One order for every replica, (tenant, end user, program), so the per-end-user
+        # locks two batches take can never wait on each other in a cycle.
+        for creator_id in sorted(claimed):
             await session.set_tenant(creator_id)
             repo = ProactiveRepository(session, creator_id)
-            rows = await repo.context(ids)
+            rows = await repo.context(claimed[creator_id])
             for row in sorted(rows, key=lambda r: (r["end_user_id"], r["program_id"])):
-                await self._one(session, repo, row)
-        return sum(len(ids) for ids in claimed.values())
+                if careful:
+                    await self._one(session, repo, row)
+                else:
+                    await self.engine.handle(repo, row, self.clock.now())
 
     async def _one(self, session: Session, repo: ProactiveRepository, row: Any) -> None:
         try:
             async with session.savepoint():
                 await self.engine.handle(repo, row, self.clock.now())
-        except (asyncpg.PostgresError, ValueError, KeyError, TypeError) as error:
+        except HANDLED_ERRORS as error:
             # The schedule's own fault (a row or spec the engine cannot read); a lost
             # connection is not caught here and ends the batch.
             log.exception(
