@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from cryptography.fernet import Fernet
 
 from coachops_crds import constants as c
 from coachops_devstack.paths import REPO_ROOT
 from coachops_operator import builders
 from coachops_operator.settings import OperatorSettings
 from coachops_runtime.ai.settings import AiSettings
+from coachops_runtime.auth.keys import generate_key_file
 from coachops_runtime.channels.settings import ChannelSettings
 from coachops_runtime.kit.health import router as health_router
 from coachops_runtime.kit.settings import Settings
@@ -344,3 +347,48 @@ def test_finalizer_policy_where_the_cluster_serves_it(
         assert [(m["kind"], m["spec"]) for m in policies] == [
             (m["kind"], m["spec"]) for m in expected
         ]
+
+
+@pytest.mark.parametrize("values", ["default", "full"])
+def test_rendered_settings_validate_as_the_processes_read_them(
+    values: str,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    # The environment each container gets, with a valid stand-in for every Secret key it
+    # references, passes the settings' own validation (production: no default secret).
+    objects: list[Manifest] = request.getfixturevalue(values)
+    generate_key_file(tmp_path, "2026-01-01")
+    stand_ins = {
+        "DATABASE_URL": "postgresql://role:s3cret-pass@db.example:5432/coachops",
+        "REDIS_URL": "redis://user:s3cret-pass@redis.example:6379/0",
+        "CHANNEL_KEY": Fernet.generate_key().decode(),
+        "SMTP_PASSWORD": "s3cret-pass",
+    }
+
+    def environment(box: Manifest) -> dict[str, str]:
+        env = {}
+        for name, entry in env_of(box).items():
+            if "value" in entry:
+                env[name] = entry["value"]
+            else:
+                env[name] = next(v for k, v in stand_ins.items() if name.endswith(k))
+        return env
+
+    for name in [n for n in os.environ if n.startswith("COACHOPS_")]:
+        monkeypatch.delenv(name)
+    for kind, component, models in (
+        ("Deployment", "coachops-runtime", (Settings, AiSettings, ChannelSettings)),
+        ("Deployment", "coachops-worker", (Settings, AiSettings, ChannelSettings)),
+        ("Deployment", "coachops-operator", (OperatorSettings,)),
+    ):
+        with monkeypatch.context() as scoped:
+            for variable, value in environment(container(objects, kind, component)).items():
+                scoped.setenv(variable, value)
+            scoped.setenv("COACHOPS_JWT_KEYS_DIR", str(tmp_path))  # the mounted Secret
+            for model in models:
+                settings = model()  # raises on any value the process would refuse
+                if isinstance(settings, Settings):
+                    # Production's checks ran: no default secret, a JWT key present.
+                    assert settings.environment == "production"
