@@ -8,14 +8,16 @@ store is one entry in ``STEPS``.
 
 The order matters: deliveries are cancelled first, so nothing more leaves for the person;
 reply streams are found through the reply jobs before those go; the daily counts are
-kept before the messages go; the ``end_users`` row goes last and its foreign keys cascade
-to anything written about the person while the erasure ran, and to the tables the
-runtime may not delete from (``consent_events``, append-only; ``email_threads``).
+kept before the messages go; the tables no foreign key ties to the person are swept
+again just before the ``end_users`` row goes, whose foreign keys cascade to anything
+written about the person while the erasure ran, and to the tables the runtime may not
+delete from (``consent_events``, append-only; ``email_threads``); the audit log is
+rewritten last, once no request can name the person any more.
 
 What survives, on purpose: the audit log's rows (who did what and when), with the
 person's id replaced by ``erasure:<erasure id>``; ``erased_activity`` (the person's
-messages as counts per program and day, no id, no text), so the creator's analytics can
-keep their past; the tombstone (who asked, when, the request id, how much each step removed).
+messages as counts per program and day, no id, no text), so the creator's analytics keep
+their past; the tombstone (who asked, when, the request id, what each step removed).
 """
 
 from __future__ import annotations
@@ -60,8 +62,9 @@ class Step:
     run: StepRun
 
 
-def _rows(table: str) -> Step:
+def _rows(table: str, name: str = "") -> Step:
     entry = BY_NAME[table]
+    name = name or table
 
     async def run(job: Erasure) -> tuple[int, bool]:
         async with tenant_session(job.pool, job.creator_id) as session:
@@ -78,10 +81,10 @@ def _rows(table: str) -> Step:
             done = removed < job.batch_rows and not await repo.any_left(
                 entry.table, entry.where, job.end_user_id
             )
-            await repo.record_step(job.erasure_id, table, removed, done)
+            await repo.record_step(job.erasure_id, name, removed, done)
         return removed, done
 
-    return Step(table, "postgresql", run)
+    return Step(name, "postgresql", run)
 
 
 async def _keep_activity(job: Erasure) -> tuple[int, bool]:
@@ -138,8 +141,13 @@ STEPS: tuple[Step, ...] = (
     _rows("consents"),
     _rows("enrolments"),
     _rows("export_jobs"),
+    # Tables no foreign key ties to the end user, once more: a magic link or an e-mail
+    # queued while the erasure ran.
+    _rows("email_outbox", "email_outbox_again"),
+    _rows("action_tokens", "action_tokens_again"),
+    _rows("end_users"),  # its foreign keys cascade to anything written meanwhile
+    # After the end user is gone no request can name them any more.
     Step("audit_log", "postgresql", _audit),  # the person's id in audit rows, replaced
-    _rows("end_users"),  # last: its foreign keys cascade to anything written meanwhile
 )
 
 
