@@ -77,7 +77,7 @@ def plugin(cluster: Cluster) -> Plugin:
             **os.environ,
             "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
             "KUBECONFIG": str(cluster.kubeconfig),
-            "COLUMNS": "250",  # rich wraps tables to this width when output is piped
+            "COLUMNS": "400",  # rich wraps tables to this width when output is piped
         }
         for key, value in (env or {}).items():
             if value is None:

@@ -13,6 +13,11 @@ from tests.operator_suite.conftest import Kube, Operator
 from tests.plugin.conftest import Plugin, creator_ready, invoke, program_synced
 
 
+def _cells(line: str) -> list[str]:
+    """The cells of one table row."""
+    return [cell.strip() for cell in line.strip().strip("│").split("│")]
+
+
 def _row(text: str, *cells: str) -> str:
     """The one table line holding every cell (fails when none or several do)."""
     lines = [line for line in text.splitlines() if all(cell in line for cell in cells)]
@@ -35,14 +40,18 @@ async def test_status_lists_tenants_and_programs_with_their_conditions(
     ran = await plugin("status")
 
     assert ran.code == 0, ran.err
-    ready = _row(ran.out, first, "True")
+    creator = _cells(_row(ran.out, first, "NamespaceReady"))
+    assert creator[:3] == [first, "", "True"], creator
     for part in ("NamespaceReady ✓", "DatabaseReady ✓", "CacheReady ✓", "VectorStoreReady ✓"):
-        assert part in ready, ready
-    program = _row(ran.out, first, "fitness")
-    assert "Synced ✓" in program, program
-    suspended = _row(ran.out, second, "False")
-    assert "Suspended: The tenant is provisioned but suspended" in suspended, suspended
-    assert "fitness" not in suspended
+        assert part in creator[3], creator
+    program = _cells(_row(ran.out, first, "fitness"))
+    assert program[:2] == [first, "fitness"], program
+    assert "Synced ✓" in program[3], program
+    suspended = _cells(_row(ran.out, second))
+    assert suspended[:3] == [second, "", "False"], suspended
+    assert (
+        suspended[4] == "Suspended: The tenant is provisioned but suspended: it serves no traffic"
+    )
 
 
 async def test_describe_shows_what_one_tenant_owns_and_never_a_secret_value(
