@@ -1,7 +1,9 @@
 """Consent: record a change (the only way consent changes) and read the history.
 
 Every writer of consent calls ``record_change``: the STOP/START keywords of the channels,
-the creator's ``PUT /v1/end-users/{id}/consents/{channel}``. The export of a person reads
+the e-mail channel's one-click unsubscribe, the creator's
+``PUT /v1/end-users/{id}/consents/{channel}`` and the end user's
+``PUT /v1/me/consents/{channel}``. The export of a person reads
 ``ConsentRepository.history_by_end_user`` directly.
 """
 
