@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import asyncpg
+import pytest
+
 from tests.proactive.conftest import World
 from tests.runtime.conftest import Creator
 
@@ -134,3 +137,32 @@ async def test_bad_input_is_a_4xx_problem(world: World) -> None:
         "/v1/proactive/schedules/123456/skip", headers=creator.headers
     )
     assert missing.status_code == 404
+
+
+async def test_the_stores_are_walled_per_tenant(world: World) -> None:
+    world.clock.set(datetime(2026, 6, 1, 6, 0, tzinfo=UTC))
+    a, b = await world.creator(), await world.creator()
+    for creator in (a, b):
+        program = await world.program(creator, DAILY_9)
+        await world.end_user(creator, program)
+    await world.run_until(datetime(2026, 6, 1, 9, 0, tzinfo=UTC))
+    conn = await asyncpg.connect(world.database.runtime_dsn)
+    try:
+        for table in ("proactive_schedules", "proactive_decisions"):
+            assert await conn.fetchval(f"SELECT count(*) FROM {table}") == 0  # no tenant bound
+            async with conn.transaction():
+                await conn.execute(
+                    "SELECT set_config('coachops.tenant_id', $1, true)", str(a.creator_id)
+                )
+                rows = await conn.fetch(f"SELECT creator_id FROM {table}")
+                assert {r["creator_id"] for r in rows} == {a.creator_id}
+                # Nothing of B's can be changed from A's context.
+                changed = await conn.execute(
+                    f"UPDATE {table} SET item = item WHERE creator_id = $1", b.creator_id
+                )
+                assert changed == "UPDATE 0"
+        # The cross-tenant queue is the owner's: the runtime reaches it only through the claim.
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.fetch("SELECT * FROM proactive_due")
+    finally:
+        await conn.close()
