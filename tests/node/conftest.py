@@ -41,9 +41,12 @@ async def node(stack: Stack) -> AsyncIterator[NodeHandle]:
         stack.cluster.api_port,
         {"postgres": stack.postgres.port, "redis": stack.redis.port, "chroma": stack.chroma.port},
     )
+    handle = NodeHandle(started.node, started.image, dict(started.timings))
     try:
-        yield NodeHandle(started.node, started.image, dict(started.timings))
+        yield handle
     finally:
+        for what, value in handle.figures.items():  # shown with -s
+            print(f"node figure: {what}: {value:.1f}")
         started.stop()
 
 

@@ -50,6 +50,18 @@ class Release:
     node: NodeHandle
     values: Path
     figures: dict[str, float]
+    _api_port: int = 0
+
+    async def api_port(self) -> int:
+        """A host loopback port that reaches the runtime's Service (its ClusterIP, through
+        kube-proxy in the node's namespace)."""
+        if not self._api_port:
+            service = await client.CoreV1Api(self.cluster.api).read_namespaced_service(
+                "coachops-runtime", NAMESPACE
+            )
+            spec = service.spec
+            self._api_port = await self.node.node.forward(spec.cluster_ip, spec.ports[0].port)
+        return self._api_port
 
     def run(self, *args: str, timeout: float = 420) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
@@ -183,13 +195,16 @@ async def test_install_runs_every_component_and_helm_test_passes(release: Releas
     assert "Succeeded" in tested.stdout, tested.stdout
 
 
-async def test_sample_creator_applied_with_kubectl_becomes_ready(
-    release: Release, cluster: Cluster
+async def test_sample_creator_applied_with_kubectl_becomes_ready_and_signs_up(
+    release: Release, cluster: Cluster, stack: Stack
 ) -> None:
+    """The sample Creator becomes Ready; its contact signs up through the chart's runtime
+    and the chart's worker mails the verification link (to Mailpit, through the relay)."""
     kube = Kube(cluster)
     done = cluster.kubectl("apply", "-f", str(SAMPLE), check=False)
     assert done.returncode == 0, done.stderr
-    name = yaml.safe_load(SAMPLE.read_text())["metadata"]["name"]
+    sample = yaml.safe_load(SAMPLE.read_text())
+    name, email = sample["metadata"]["name"], sample["spec"]["contact"]["email"]
 
     async def ready() -> dict[str, Any] | None:
         obj = await kube.creator(name)
@@ -200,6 +215,20 @@ async def test_sample_creator_applied_with_kubectl_becomes_ready(
     except AssertionError:
         obj = await kube.creator(name)
         raise AssertionError(f"{(obj or {}).get('status')}\n{await release.describe()}") from None
+    # Mailpit is the stack's, shared with other suites: count what it held before.
+    before = len(await stack.mailpit.messages(to=email))
+    port = await release.api_port()
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+        response = await http.post(
+            "/v1/auth/signup",
+            json={"creator": name, "email": email, "password": "correct horse battery staple"},
+        )
+    assert response.status_code == 202, response.text
+
+    async def mailed() -> bool:
+        return len(await stack.mailpit.messages(to=email)) == before + 1
+
+    await eventually(mailed, 60, interval=0.5)
 
 
 async def _requests(port: int, stop: asyncio.Event) -> tuple[int, list[str]]:
@@ -225,10 +254,7 @@ async def _requests(port: int, stop: asyncio.Event) -> tuple[int, list[str]]:
 async def test_upgrade_rolls_the_runtime_without_losing_a_request(
     release: Release, cluster: Cluster
 ) -> None:
-    service = await client.CoreV1Api(cluster.api).read_namespaced_service(
-        "coachops-runtime", NAMESPACE
-    )
-    port = await release.node.node.forward(service.spec.cluster_ip, service.spec.ports[0].port)
+    port = await release.api_port()
     before = {p.metadata.name for p in await release.pods("coachops-runtime")}
     stop = asyncio.Event()
     stream = asyncio.create_task(_requests(port, stop))
