@@ -6,9 +6,13 @@ children and builds the shared clients (``stores.Stores``). The Creator handlers
 CoachingProgram handlers call ``program.py``. Here their results become status patches,
 Events and ``kopf.TemporaryError``/``kopf.PermanentError``.
 
+The programs' periodic re-check is not a kopf timer but one task for all of them
+(``program_sweep.py``), started at start-up and stopped at cleanup; it reads the programs
+from kopf's index of programs, whose values are their latest bodies.
+
 Importing this module registers the handlers with kopf's default registry, and reads the
-operator's settings (``settings.load``): the timers need the drift interval when they are
-declared.
+operator's settings (``settings.load``): the Creators' timer needs the drift interval when
+it is declared.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from coachops_operator import (
     kube,
     metrics,
     program_models,
+    program_sweep,
 )
 from coachops_operator import conditions as cond
 from coachops_operator import program as programs
@@ -55,8 +60,10 @@ PROGRAMS = (c.GROUP, c.VERSION, c.PROGRAM_PLURAL)
 SETTINGS = load()
 DRIFT_INTERVAL = SETTINGS.drift_interval
 # kopf keeps the change handler's progress under status.kopf.progress.<id>; the drift
-# timer reads it there (drift_check.settled) to stay out until the handler is done.
+# timer and the programs' sweep read it there (drift_check.settled) to stay out until the
+# handler is done.
 RECONCILE_ID = "reconcile"
+PROGRAM_SYNC_ID = "sync_program"
 CREATOR_WAIT = 5.0  # seconds a new program's handler waits for its Creator to show Ready
 
 
@@ -76,8 +83,13 @@ def _poster(body: kopf.Body) -> Callable[[Event], None]:
 # ---------------------------------------------------------------- startup and cleanup
 
 
+def _sweep(memo: kopf.Memo) -> program_sweep.ProgramSweep:
+    sweep: program_sweep.ProgramSweep = memo["sweep"]
+    return sweep
+
+
 @kopf.on.startup()
-async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any) -> None:
     settings.persistence.finalizer = c.FINALIZER
     # kopf's bookkeeping (status.kopf) travels with the status the handlers write: one
     # PATCH per handled change instead of a status PATCH plus an annotations PATCH.
@@ -123,6 +135,16 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         pulls.listener = report
         stores.pulls = pulls
         memo["model_gc"] = asyncio.create_task(program_models.collect_forever(stores))
+    # kopf hands start-up handlers the same live index objects its indexers fill later.
+    program_index = kwargs["programs_by_namespace"]
+    sweep = memo["sweep"] = program_sweep.ProgramSweep(
+        stores,
+        lambda: [body for ns in list(program_index) for body in program_index.get(ns, ())],
+        lambda namespace: _creator_of(namespace, kwargs),
+        interval=DRIFT_INTERVAL,
+        handler_id=PROGRAM_SYNC_ID,
+    )
+    sweep.start()
     log.info("coachops operator configured (drift check every %.0f s)", DRIFT_INTERVAL)
 
 
@@ -137,6 +159,9 @@ async def close_clients(memo: kopf.Memo, **_: Any) -> None:
     gc = memo.get("model_gc")
     if isinstance(gc, asyncio.Task):
         gc.cancel()
+    sweep = memo.get("sweep")
+    if isinstance(sweep, program_sweep.ProgramSweep):
+        await sweep.stop()
     stores = memo.get("stores")
     if isinstance(stores, Stores):
         await asyncio.gather(
@@ -160,9 +185,24 @@ async def creators_by_namespace(
     return {c.creator_namespace(name): programs.summarize_creator(name, spec, status, meta)}
 
 
+PROGRAM_META = ("namespace", "name", "uid", "generation", "deletionTimestamp")
+
+
 @kopf.index(*PROGRAMS)
-async def programs_by_namespace(name: str, namespace: str | None, **_: Any) -> dict[str, str]:
-    return {namespace or "": name}
+async def programs_by_namespace(
+    namespace: str | None, body: kopf.Body, **_: Any
+) -> dict[str, dict[str, Any]]:
+    """Each program's latest body, by namespace: counted for the Creator's status and
+    walked by the programs' sweep. Only what a re-check reads is kept (not managedFields,
+    annotations or labels)."""
+    meta = body["metadata"]
+    return {
+        namespace or "": {
+            "metadata": {key: meta[key] for key in PROGRAM_META if key in meta},
+            "spec": dict(body.get("spec") or {}),
+            "status": dict(body.get("status") or {}),
+        }
+    }
 
 
 def _program_count(creator_name: str, kwargs: Mapping[str, Any]) -> int:
@@ -181,7 +221,7 @@ async def _creator_settled(
     A program is often created right after its Creator turned Ready (its namespace and
     quota are there only then), and kopf may not have indexed that change yet: waiting on
     the live index a moment costs no request, where going ahead would write the program
-    as CreatorNotReady and make it Ready only on its timer, with a second status patch and
+    as CreatorNotReady and make it Ready only on its re-check, with a second status patch and
     Event."""
     deadline = time.monotonic() + wait
     found = _creator_of(namespace, kwargs)
@@ -306,9 +346,9 @@ def _post_ready(body: kopf.Body, observation: Observation) -> None:
     )
 
 
-@kopf.on.resume(*PROGRAMS)
-@kopf.on.create(*PROGRAMS)
-@kopf.on.update(*PROGRAMS)
+@kopf.on.resume(*PROGRAMS, id=PROGRAM_SYNC_ID)
+@kopf.on.create(*PROGRAMS, id=PROGRAM_SYNC_ID)
+@kopf.on.update(*PROGRAMS, id=PROGRAM_SYNC_ID)
 async def sync_program(
     name: str,
     namespace: str | None,
@@ -320,8 +360,9 @@ async def sync_program(
 ) -> None:
     """Copy the program's configuration into PostgreSQL and check its every part."""
     namespace = namespace or ""
-    creator_ = await _creator_settled(namespace, kwargs)
-    done = await programs.sync(_stores(memo), name, namespace, body, creator_)
+    async with _sweep(memo).exclusive((namespace, name)):
+        creator_ = await _creator_settled(namespace, kwargs)
+        done = await programs.sync(_stores(memo), name, namespace, body, creator_)
     for key, value in done.status.items():
         patch.status[key] = value
     if programs.changed(body, done.ready):
@@ -330,31 +371,6 @@ async def sync_program(
         raise kopf.PermanentError(done.ready.message)
     if done.result is programs.Result.RETRY:
         raise kopf.TemporaryError(done.ready.message, delay=min(backoff(retry), 5))
-
-
-@kopf.timer(*PROGRAMS, interval=DRIFT_INTERVAL, initial_delay=DRIFT_INTERVAL)
-async def recheck_program(
-    name: str,
-    namespace: str | None,
-    body: kopf.Body,
-    meta: kopf.Meta,
-    patch: kopf.Patch,
-    memo: kopf.Memo,
-    **kwargs: Any,
-) -> None:
-    """Check every part again (Secrets rotated, models removed, the Creator's readiness);
-    re-copy a program row that went missing or fell behind."""
-    if meta.get("deletionTimestamp"):
-        return
-    namespace = namespace or ""
-    rechecked = await programs.recheck(
-        _stores(memo), name, namespace, body, _creator_of(namespace, kwargs)
-    )
-    if rechecked is not None:
-        for key, value in rechecked.status.items():
-            patch.status[key] = value
-        if programs.changed(body, rechecked.ready):
-            _post_ready(body, rechecked.ready)
 
 
 @kopf.on.delete(*PROGRAMS)
@@ -368,10 +384,15 @@ async def delete_program(
 ) -> None:
     """Remove the program's row (reclaimPolicy Delete) or keep it marked deleted (Retain)."""
     namespace = namespace or ""
+    sweep = _sweep(memo)
     try:
-        keep = await programs.remove(_stores(memo), name, namespace, _creator_of(namespace, kwargs))
+        async with sweep.exclusive((namespace, name)):  # no re-check runs or starts meanwhile
+            keep = await programs.remove(
+                _stores(memo), name, namespace, _creator_of(namespace, kwargs)
+            )
     except PG_ERRORS as error:
         raise kopf.TemporaryError(f"database: {describe(error)}", delay=backoff(retry)) from None
+    sweep.forget((namespace, name))
     kopf.event(
         body,
         type="Normal",

@@ -5,7 +5,8 @@ Conditions (``conditions.PROGRAM_PARTS``): ``ScheduleReady`` (``schedules.py``),
 ``Synced`` (the row in ``programs`` is current and the Creator is Ready), ``ModelReady``
 (``program_models.py``), ``KnowledgeReady`` (``knowledge_status``) and ``ChannelsReady``
 (``channels.py``). ``evaluate`` runs all of them, on create, update and resume (copying
-the row) and on the timer (copying only when the row went missing or fell behind).
+the row) and in the periodic re-check (``program_sweep.py``; copying only when the row
+went missing or fell behind).
 ``remove`` deletes the row or keeps it marked deleted, by the Creator's reclaim policy.
 
 Nothing here knows kopf: the Creator comes as the summary kept by the handlers' index
@@ -75,7 +76,7 @@ def summarize_creator(
 
 
 class Result(enum.Enum):
-    SYNCED = "ok"  # copied (Ready may still wait for other parts; the timer re-checks)
+    SYNCED = "ok"  # copied (Ready may still wait for other parts; the sweep re-checks)
     RETRY = "retry"  # not copied yet: come back
     PERMANENT = "permanent"  # the spec can never be copied as it is
 
@@ -126,13 +127,9 @@ async def recheck(
     body: Mapping[str, Any],
     creator: CreatorSummary | None,
 ) -> Outcome | None:
-    """The timer's check (every part again; the row copied only when missing or behind).
-    Returns the outcome when the status changed, else None (also when it skipped the tick:
-    as many re-checks as ``stores.recheck_gate`` admits were running)."""
-    if stores.recheck_gate.locked():
-        return None
-    async with stores.recheck_gate:
-        outcome = await evaluate(stores, name, namespace, body, creator, copy=False)
+    """The periodic check (``program_sweep.py``): every part again, the row copied only
+    when missing or behind. Returns the outcome when the status changed, else None."""
+    outcome = await evaluate(stores, name, namespace, body, creator, copy=False)
     old = body.get("status") or {}
     if _same(old, outcome.status):
         return None
@@ -249,7 +246,7 @@ async def _synced(
     *,
     copy: bool,
 ) -> Sync:
-    """Synced: reuse a current copy on the timer (one query), copy otherwise."""
+    """Synced: reuse a current copy on a re-check (one query), copy otherwise."""
     previous = cond.get((body.get("status") or {}).get("conditions"), cond.SYNCED)
     generation = _generation(body)
     if (
@@ -307,7 +304,7 @@ async def _copy(
         )
     synced = f"configuration (generation {_generation(body)}) copied to tenant {creator['name']}"
     if not creator["ready"]:
-        # The copy is done; Synced follows the creator (the timer re-checks it).
+        # The copy is done; Synced follows the creator (the sweep re-checks it).
         return Sync(
             Observation.false(cond.SYNCED, "CreatorNotReady", f"{not_ready}; {synced}"),
             Result.SYNCED,

@@ -59,11 +59,9 @@ class Stores:
     # Programs: the model pulls (None without an Ollama URL), what each program's status
     # said last (for the pulls' progress patches), and the channel credentials copied.
     pulls: ModelPulls | None = None
-    # Programs reconciled at once, and timer re-checks at once. A re-check finding the
-    # gate full skips its tick: background checks give way to reconciles (Creators' too,
-    # which share the database pool) instead of queuing behind them.
+    # Programs reconciled at once (the periodic re-checks have their own bound, in
+    # program_sweep.py).
     program_gate: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(16))
-    recheck_gate: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))
     programs: dict[tuple[str, str], ProgramView] = field(default_factory=dict)
     channel_hashes: dict[tuple[uuid.UUID, str], str] = field(default_factory=dict)
     provider_hashes: dict[uuid.UUID, str] = field(default_factory=dict)  # provider_key.py

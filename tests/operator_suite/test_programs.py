@@ -358,7 +358,7 @@ async def test_channel_secrets_are_checked_copied_encrypted_and_rotated(
         "webhook-secret": "s3cret",
     }
 
-    # A rotation reaches the database within 30 s (the timer reads the Secret again).
+    # A rotation reaches the database within 30 s (the re-check reads the Secret again).
     rotated = time.monotonic()
     await _put_secret(
         kube, namespace, "tg", {"bot-token": "123:second-token", "webhook-secret": "s3cret"}
@@ -372,6 +372,26 @@ async def test_channel_secrets_are_checked_copied_encrypted_and_rotated(
 
     await eventually(re_copied, 30)
     assert time.monotonic() - rotated < 30
+
+    # A Secret deleted under a program is found by the periodic re-check, which writes the
+    # status and posts the Warning (no change of the program's own for a handler to see).
+    async def missing_events() -> int:
+        return sum(1 for _, reason, _ in await kube.events("chatty") if reason == "SecretMissing")
+
+    before = await missing_events()
+    await kube.core.delete_namespaced_secret("tg", namespace)
+    await eventually(
+        lambda: _condition_is(kube, name, "chatty", "Ready", reason="SecretMissing"), 30
+    )
+
+    async def warned() -> bool:
+        return await missing_events() > before
+
+    await eventually(warned, 15)
+    await _put_secret(
+        kube, namespace, "tg", {"bot-token": "123:second-token", "webhook-secret": "s3cret"}
+    )
+    await eventually(lambda: _condition_is(kube, name, "chatty", "Ready", status="True"), 30)
 
     # kubectl get cpg shows model, pull %, chunks and Ready.
     listed = cluster.kubectl("get", "cpg", "-n", namespace).stdout
@@ -403,6 +423,17 @@ async def test_channel_secrets_are_checked_copied_encrypted_and_rotated(
         return not endpoints and await stored() is None
 
     await eventually(unwired, 30)
+
+    # A program row that went missing is copied again by the periodic re-check.
+    await superuser.execute("DELETE FROM programs WHERE program_id = $1", program_id)
+
+    async def row_back() -> bool:
+        found = await superuser.fetchval(
+            "SELECT generation FROM programs WHERE program_id = $1", program_id
+        )
+        return found is not None
+
+    await eventually(row_back, 30)
     logs = operator.current.log() if operator.current else ""
     assert "second-token" not in logs
     assert "s3cret" not in logs
@@ -454,7 +485,7 @@ async def test_the_provider_api_key_is_checked_copied_encrypted_rotated_and_remo
     obj = await kube.program(name, "keyed")
     assert "sk-first" not in json.dumps(obj)
 
-    # A rotated Secret is copied again by the timer.
+    # A rotated Secret is copied again by the periodic re-check.
     await _put_secret(kube, namespace, "llm", {"api-key": "sk-second"})
 
     async def rotated() -> bool:
