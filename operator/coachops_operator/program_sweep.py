@@ -135,7 +135,7 @@ class ProgramSweep:
         due = [body for body in list(self.bodies()) if self.due(body, now)]
         # Programs that are not Ready first: one waiting for its Creator turns Ready sooner.
         due.sort(
-            key=lambda body: cond.is_true((body.get("status") or {}).get("conditions"), "Ready")
+            key=lambda body: cond.is_true((body.get("status") or {}).get("conditions"), cond.READY)
         )
         pending = iter(due)
         count = 0
