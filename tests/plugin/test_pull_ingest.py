@@ -25,7 +25,7 @@ async def test_pull_shows_the_progress_the_operator_reports_until_the_model_is_t
     new_creator_name: Callable[[str], str],
     plugin: Plugin,
 ) -> None:
-    model = await models.push_unique(padding=3 * 2**20)  # ~5 MB: a few seconds at 1 MiB/s
+    model = await models.push_unique(padding=2**20)  # ~3 MB: about 3 s at 1 MiB/s
     name = new_creator_name("pl")
     allowed = {"chat": [DEFAULT_CHAT, model], "embedding": [DEFAULT_EMBEDDING]}
     await creator_ready(kube, creators, name, models=allowed)
