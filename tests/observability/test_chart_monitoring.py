@@ -1,17 +1,20 @@
 """The chart's monitoring objects: off unless enabled, the Prometheus Operator's kinds only
-where the cluster serves them, and the dashboard and alerts exactly the files the PromQL
-test checks."""
+where the cluster serves them, valid against its real CRDs, and the dashboard and alerts
+exactly the files the PromQL test checks."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import pytest
 import yaml
 
 from coachops_devstack.paths import REPO_ROOT
-from tests.chart.conftest import Helm, Manifest, find, helm
+from tests.chart.conftest import Helm, Manifest, find, helm, system_namespace
+from tests.conftest import Cluster
 
-__all__ = ["helm"]
+__all__ = ["helm", "system_namespace"]
 
 DASHBOARDS = REPO_ROOT / "charts" / "coachops" / "dashboards"
 ENABLED = (
@@ -106,3 +109,39 @@ def test_prometheus_rule_is_the_alerts_file_with_selectable_labels(helm: Helm) -
     rule = find(objects, "PrometheusRule", "coachops")
     assert rule["metadata"]["labels"]["release"] == "kube-prometheus"
     assert rule["spec"] == yaml.safe_load((DASHBOARDS / "alerts.yaml").read_text())
+
+
+CRDS = Path(__file__).parent / "crds"
+DRY_RUN = ("apply", "--server-side", "--dry-run=server", "--validate=strict", "-f", "-")
+
+
+def dry_run(cluster: Cluster, objects: list[Manifest]) -> tuple[int, str]:
+    documents = "\n---\n".join(yaml.safe_dump(o) for o in objects)
+    result = cluster.kubectl(
+        *DRY_RUN, "--field-manager=coachops-monitoring-test", input=documents, check=False
+    )
+    return result.returncode, result.stderr
+
+
+@pytest.fixture(scope="module")
+def monitoring_crds(cluster: Cluster) -> None:
+    """The Prometheus Operator's CRDs (tests/observability/crds) on the test apiserver."""
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRDS))
+    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(CRDS))
+
+
+async def test_monitoring_objects_pass_the_prometheus_operators_schemas(
+    cluster: Cluster, helm: Helm, system_namespace: str, monitoring_crds: None
+) -> None:
+    objects = helm.template(*ENABLED, *MONITORING_APIS)
+    chosen = [*_monitoring(objects), find(objects, "ConfigMap", "coachops-dashboard")]
+    assert len(chosen) == 5
+    code, stderr = dry_run(cluster, chosen)
+    assert code == 0, stderr
+    assert "Warning" not in stderr, stderr
+    # The same validation refuses a misplaced field, so passing means something.
+    monitor = find(objects, "ServiceMonitor", "coachops-runtime")
+    monitor["spec"]["endpoints"][0]["portt"] = "http"
+    code, stderr = dry_run(cluster, [monitor])
+    assert code != 0
+    assert "portt: field not declared in schema" in stderr, stderr
