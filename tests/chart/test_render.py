@@ -392,3 +392,24 @@ def test_rendered_settings_validate_as_the_processes_read_them(
                 if isinstance(settings, Settings):
                     # Production's checks ran: no default secret, a JWT key present.
                     assert settings.environment == "production"
+
+
+def test_notes_tell_what_to_do_next(helm: Helm, tmp_path: Path) -> None:
+    def notes(*args: str) -> str:
+        installed = helm.run(
+            f"--kubeconfig={tmp_path / 'none'}",  # a client-side dry run reaches no cluster
+            "install", "coachops", str(CHART), "-n", "coachops-system", "--dry-run=client",
+            *args,
+        )  # fmt: skip
+        return installed.stdout.partition("NOTES:")[2]
+
+    default = notes()
+    # The Secrets to create first, by the names and keys the values give them.
+    assert "coachops-database: keys owner-url, runtime-url" in default
+    assert "coachops-jwt: one <kid>.pem RSA private key per file" in default
+    assert "smtp-credentials" not in default
+    assert "helm test coachops -n coachops-system" in default
+    assert "kubectl apply -f manifests/samples/creator.yaml" in default
+    renamed = notes("--set", "database.existingSecret=pg", "--set", "smtp.existingSecret=smtp")
+    assert "pg: keys owner-url, runtime-url" in renamed
+    assert "smtp: key password (SMTP password)" in renamed
