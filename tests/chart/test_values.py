@@ -148,3 +148,10 @@ def test_every_value_is_commented() -> None:
         if line.strip():
             previous = line
     assert not missing, "keys without a comment:\n" + "\n".join(missing)
+
+
+def test_helm_is_the_version_tools_helm_pins(helm: Helm) -> None:
+    go_mod = (CHART.parents[1] / "tools" / "helm" / "go.mod").read_text()
+    pinned = re.search(r"^require helm\.sh/helm/v4 (v\S+)$", go_mod, re.M)
+    assert pinned is not None
+    assert helm.run("version", "--short").stdout.startswith(pinned.group(1))
