@@ -32,6 +32,7 @@ CREATORS = 3
 SIMULATED = timedelta(days=3)
 REAL_SECONDS = 30.0
 SPEED = SIMULATED.total_seconds() / REAL_SECONDS
+KILLS = 10
 START = datetime(2026, 10, 23, 23, 30, tzinfo=UTC)  # Berlin leaves summer time on the 25th
 
 
@@ -126,29 +127,26 @@ async def test_replicas_killed_at_random_lose_and_duplicate_nothing(
             await process.wait_ready(ready, timeout=30)
         return process
 
-    def up(process: ManagedProcess) -> bool:
-        return "scheduler started" in process.log_path.read_text(errors="replace")
-
     rng = random.Random(16)
-    kills = 0
+    # Kill times drawn in advance over the simulated days; each kills one replica at
+    # random (working, or still starting after an earlier kill) and restarts it at once.
+    moments = sorted(rng.uniform(1.0, REAL_SECONDS - 2.0) for _ in range(KILLS))
+    killed_working = 0
     try:
         replicas = list(await asyncio.gather(*(start(i) for i in range(3))))
-        deadline = epoch + REAL_SECONDS
-        while time.time() < deadline:
-            await asyncio.sleep(rng.uniform(0.5, 2.0))
-            running = [i for i, process in enumerate(replicas) if up(process)]
-            if len(running) < 2:
-                continue  # keep one working while another starts (restarts take seconds)
-            victim = rng.choice(running)
+        for moment in moments:
+            await asyncio.sleep(max(0.0, epoch + moment - time.time()))
+            victim = rng.randrange(3)
+            log = replicas[victim].log_path.read_text(errors="replace")
+            killed_working += "proactive message sent" in log
             replicas[victim].kill()
-            kills += 1
             replicas[victim] = await start(victim, wait=False)
+        await asyncio.sleep(max(0.0, epoch + REAL_SECONDS - time.time()))
     finally:
         for process in replicas:
             process.stop()  # the survivors end cleanly (SIGTERM: the batch in flight first)
     end = ScaledClock(START, epoch, SPEED).now()
     assert end >= START + SIMULATED * 0.9
-    assert kills >= 5
 
     # What the replicas left due before the end, handled here; then every delivery.
     world.clock.set(end)
@@ -180,6 +178,7 @@ async def test_replicas_killed_at_random_lose_and_duplicate_nothing(
         "SELECT outcome, reason, count(*) AS n FROM proactive_decisions GROUP BY 1, 2"
     )
     due = await world.rows("SELECT count(*) AS n FROM channel_due")
-    assert (duplicates, missed) == (0, 0), ([tuple(r) for r in outcomes], due[0]["n"], end)
+    summary = ([tuple(r) for r in outcomes], due[0]["n"], end, killed_working)
+    assert (duplicates, missed) == (0, 0), summary
     total = sum(len(world.received(chat)) for chat, _ in users.values())
     assert total >= len(users) * 3  # at least three local mornings each

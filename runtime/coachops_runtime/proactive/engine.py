@@ -168,8 +168,8 @@ class Engine:
             await self._record(repo, row, occurrence, "skipped", verdict.reason, now)
             await self._advance(repo, row, target, occurrence, now)
             return verdict.reason
-        # Under the end user's lock, so two schedulers cannot both pass maxPerDay.
-        await repo.lock_user(row["program_id"], row["end_user_id"])
+        # The caller holds the end user's lock (scheduler.py), so two schedulers cannot
+        # both pass maxPerDay; this statement's snapshot is taken after it.
         reason = verdict.reason
         already, today = await repo.send_check(row, occurrence.key, local_date(now, zone))
         if already:

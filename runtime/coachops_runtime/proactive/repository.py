@@ -69,7 +69,7 @@ UPDATE proactive_schedules SET send_now = true, due_at = $2 WHERE schedule_id = 
 RETURNING schedule_id
 """
 _DELETE = "DELETE FROM proactive_schedules WHERE schedule_id = $1"
-_LOCK_USER = "SELECT pg_advisory_xact_lock(hashtextextended($1::uuid::text || $2::uuid::text, 0))"
+_LOCK_END_USERS = "SELECT proactive_lock_end_users($1::uuid[], $2::uuid[])"
 # After the end user's lock, in a statement of its own (a snapshot that sees what a
 # concurrent scheduler committed before it released the lock).
 _SEND_CHECK = """
@@ -150,8 +150,10 @@ class ProactiveRepository:
     async def delete(self, schedule_id: int) -> None:
         await self.session.execute(_DELETE, schedule_id)
 
-    async def lock_user(self, program_id: uuid.UUID, end_user_id: uuid.UUID) -> None:
-        await self.session.execute(_LOCK_USER, program_id, end_user_id)
+    async def lock_end_users(self, rows: list[Any]) -> None:
+        """Lock the end users of ``rows`` (per program) until the transaction ends."""
+        programs = [row["program_id"] for row in rows]
+        await self.session.execute(_LOCK_END_USERS, programs, [r["end_user_id"] for r in rows])
 
     async def send_check(self, row: Any, key: str, day: date) -> tuple[bool, int]:
         """Whether this occurrence's key was sent, and how many were sent on ``day``."""

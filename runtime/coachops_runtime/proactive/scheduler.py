@@ -93,12 +93,13 @@ class ProactivePoller:
     async def _handle(
         self, session: Session, claimed: dict[uuid.UUID, list[int]], *, careful: bool
     ) -> None:
-        # One order for every replica, (tenant, end user, program), so the per-end-user
-        # locks two batches take can never wait on each other in a cycle.
+        # One order for every replica (tenants sorted, then each tenant's end users by
+        # their lock keys, in one statement), so two batches never wait in a cycle.
         for creator_id in sorted(claimed):
             await session.set_tenant(creator_id)
             repo = ProactiveRepository(session, creator_id)
             rows = await repo.context(claimed[creator_id])
+            await repo.lock_end_users(rows)
             for row in sorted(rows, key=lambda r: (r["end_user_id"], r["program_id"])):
                 if careful:
                     await self._one(session, repo, row)

@@ -122,6 +122,24 @@ AS $$ BEGIN
 END $$
 """
 
+# The end users of a claimed batch, locked in one order (their keys sorted) so two batches
+# sharing end users wait for each other rather than deadlock; maxPerDay is counted after.
+_LOCK = """
+CREATE FUNCTION proactive_lock_end_users(p_programs uuid[], p_end_users uuid[]) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, public, pg_temp
+AS $$
+DECLARE
+  k bigint;
+BEGIN
+  FOR k IN
+    SELECT DISTINCT hashtextextended(p::text || u::text, 0)
+    FROM unnest(p_programs, p_end_users) AS t(p, u) ORDER BY 1
+  LOOP
+    PERFORM pg_advisory_xact_lock(k);
+  END LOOP;
+END $$
+"""
+
 _CLAIM = """
 CREATE FUNCTION claim_proactive(p_now timestamptz, p_limit integer)
 RETURNS TABLE (creator_id uuid, schedule_id bigint)
@@ -227,7 +245,7 @@ def upgrade() -> None:
     )
     op.execute("CREATE INDEX proactive_due_at ON proactive_due (due_at, schedule_id)")
     op.execute("REVOKE ALL ON proactive_due FROM PUBLIC")
-    for statement in (_ITEMS, _ENROLMENT, _PROGRAM, _END_USER, _GOAL, _SYNC_DUE, _CLAIM):
+    for statement in (_ITEMS, _ENROLMENT, _PROGRAM, _END_USER, _GOAL, _SYNC_DUE, _LOCK, _CLAIM):
         op.execute(statement)
     op.execute(
         "CREATE TRIGGER proactive_due_sync AFTER INSERT OR UPDATE OF due_at OR DELETE"
@@ -273,6 +291,7 @@ def downgrade() -> None:
     op.execute("DROP TABLE proactive_due, proactive_decisions, proactive_schedules")
     for function in (
         "claim_proactive(timestamptz, integer)",
+        "proactive_lock_end_users(uuid[], uuid[])",
         "sync_proactive_due()",
         "proactive_on_goal()",
         "proactive_on_time_zone()",
