@@ -238,6 +238,16 @@ class People:
                 f"Memory: {tag} sleeps badly on {channel}",
             )
         person.texts.append(f"Memory: {tag} sleeps badly on telegram")
+        # A scheduled check-in (the enrolment trigger plans those of a program's spec).
+        await owner(
+            cid,
+            "INSERT INTO proactive_schedules (creator_id, program_id, end_user_id, kind, item,"
+            " due_at) VALUES ($1, $2, $3, 'check_in', 'evening', now() + interval '1 day')"
+            " ON CONFLICT DO NOTHING",
+            cid,
+            person.program,
+            person.end_user_id,
+        )
         await owner(
             cid,
             "INSERT INTO proactive_decisions (creator_id, program_id, end_user_id, kind, item,"

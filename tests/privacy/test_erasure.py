@@ -118,6 +118,7 @@ async def test_erasure_leaves_no_trace_and_nothing_else_changes(
     assert removed["redis"] == 2  # the rate-limit key and the reply stream
     assert removed["chroma"] == 1
     assert removed["end_users"] == 1
+    assert removed["proactive_schedules"] >= 1  # the scheduled check-in
     assert removed["audit_log"] >= 1  # the consent and goal changes named the person
     assert str(person.end_user_id) not in str(status)
     # Gone: the end user is 404 for the creator and for their own token.

@@ -105,6 +105,7 @@ async def test_export_holds_each_item_once_and_nothing_of_anyone_else(
     assert all("prompt" not in job for job in tables["reply_jobs"])
     assert len(tables["channel_outbox"]) == 2  # the replies' deliveries
     assert len(tables["proactive_decisions"]) == 1
+    assert "evening" in {s["item"] for s in tables["proactive_schedules"]}
     assert {e["template"] for e in tables["email_outbox"]} == {"end_user_invite", "magic_link"}
     assert all("payload" not in e for e in tables["email_outbox"])
     assert [t["purpose"] for t in tables["action_tokens"]] == ["magic_link"]
