@@ -15,9 +15,10 @@ import asyncpg
 import httpx
 import pytest
 
-from coachops_runtime.kit.db import create_pool
+from coachops_runtime.kit.db import Session, create_pool
 from coachops_runtime.kit.settings import Settings
 from coachops_runtime.retention.purge import RetentionPoller, cutoff
+from coachops_runtime.retention.repository import RetentionRepository
 from coachops_runtime.retention.settings import RetentionSettings
 from tests.conftest import Database
 from tests.runtime.conftest import Creator, Tenants
@@ -211,3 +212,28 @@ async def test_the_limit_follows_the_program_spec(
             await runtime.fetch("SELECT * FROM retention_programs")
     finally:
         await runtime.close()
+
+
+async def test_a_purge_stopped_midway_resumes_without_counting_again(
+    client: httpx.AsyncClient, tenants: Tenants, pool: asyncpg.Pool
+) -> None:
+    creator = await tenants.signed_up("resumer")
+    program = await _program(tenants, creator, "sleep", 30)
+    await _history(tenants, creator, program)
+    before = await _daily(client, creator)
+    limit = cutoff(NOW, 30)
+    # What a worker killed after its first batch leaves: the days kept, a few rows gone.
+    async with pool.acquire() as connection:
+        session = Session(connection)
+        await session.set_tenant(creator.creator_id)
+        repo = RetentionRepository(session)
+        kept = await repo.keep_days(creator.creator_id, program, limit)
+        assert await repo.delete_messages(creator.creator_id, program, limit, 5) == 5
+        await session.finish(commit=True)
+    assert kept == 10  # the 10 UTC days before the cutoff, each stored once
+
+    poller = RetentionPoller(pool, RetentionSettings(batch_size=50), clock=lambda: NOW)
+    await poller.run()
+    assert poller.stats.days_kept == 0  # nothing counted again from the thinned days
+    assert poller.stats.messages > 0
+    assert await _daily(client, creator) == before
