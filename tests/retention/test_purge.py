@@ -14,7 +14,10 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import httpx
 import pytest
+from pydantic import ValidationError
 
+from coachops_crds.models import CoachingProgramSpec
+from coachops_crds.schema import program_crd
 from coachops_runtime.kit.db import Session, create_pool
 from coachops_runtime.kit.settings import Settings
 from coachops_runtime.retention.purge import RetentionPoller, cutoff
@@ -237,3 +240,19 @@ async def test_a_purge_stopped_midway_resumes_without_counting_again(
     assert poller.stats.days_kept == 0  # nothing counted again from the thinned days
     assert poller.stats.messages > 0
     assert await _daily(client, creator) == before
+
+
+def test_the_spec_field_validates_and_is_what_the_operator_copies() -> None:
+    """The operator stores ``CoachingProgramSpec.model_dump(by_alias=True, mode="json")``
+    in the program's row: the trigger reads ``retention.messageDays`` from that."""
+    base = {"title": "Sleep", "persona": {"name": "Coach"}}
+    copied = CoachingProgramSpec.model_validate({**base, "retention": {"messageDays": 365}})
+    assert copied.model_dump(by_alias=True, mode="json")["retention"] == {"messageDays": 365}
+    default = CoachingProgramSpec.model_validate(base).model_dump(by_alias=True, mode="json")
+    assert default["retention"] == {"messageDays": 0}
+    for bad in (-1, 36_501, "a year"):
+        with pytest.raises(ValidationError):
+            CoachingProgramSpec.model_validate({**base, "retention": {"messageDays": bad}})
+    schema = program_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    field = schema["properties"]["spec"]["properties"]["retention"]["properties"]["messageDays"]
+    assert (field["minimum"], field["maximum"], field["default"]) == (0, 36_500, 0)
