@@ -9,6 +9,7 @@ needs a confirmation from ``POST /v1/me/erasure-confirmation``.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Annotated
 
@@ -31,15 +32,13 @@ from coachops_runtime.privacy.settings import PrivacySettings
 
 router = APIRouter(tags=["privacy"])
 FormatQuery = Annotated[ExportFormat, Query(description="json, or a zip holding export.json")]
-_settings: PrivacySettings | None = None
 RETRY_SECONDS = "2"
 
 
+@functools.cache
 def settings() -> PrivacySettings:
-    global _settings  # read once per process, as the other settings are
-    if _settings is None:
-        _settings = PrivacySettings()
-    return _settings
+    """Read once per process, as the other settings are."""
+    return PrivacySettings()
 
 
 def _accepted(response: Response, public: ExportPublic) -> ExportPublic:
