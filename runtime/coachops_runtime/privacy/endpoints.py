@@ -103,7 +103,6 @@ async def end_user_export_status(
         end_user_id=end_user_id,
         settings=settings(),
         for_creator=True,
-        base_url=context.runtime.settings.public_base_url,
     )
     if public.state in ("pending", "running"):
         response.headers["Retry-After"] = RETRY_SECONDS
@@ -183,7 +182,6 @@ async def own_export_status(
         end_user_id=context.end_user_id,
         settings=settings(),
         for_creator=False,
-        base_url=context.runtime.settings.public_base_url,
     )
     if public.state in ("pending", "running"):
         response.headers["Retry-After"] = RETRY_SECONDS

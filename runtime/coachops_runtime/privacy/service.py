@@ -49,7 +49,6 @@ async def _export_public(
     creator_id: uuid.UUID,
     settings: PrivacySettings,
     for_creator: bool,
-    base_url: str,
 ) -> ExportPublic:
     state = row["state"]
     if state == "pending" and row["started_at"] is not None:
@@ -68,7 +67,8 @@ async def _export_public(
             row["export_id"], _digest(secret), settings.link_seconds
         )
         token = f"{creator_id.hex}.{row['export_id'].hex}.{secret}"
-        public.download_url = f"{base_url.rstrip('/')}{DOWNLOAD_PATH}{token}"
+        # Relative, like the status URL: the API's own path on whatever host serves it.
+        public.download_url = f"{DOWNLOAD_PATH}{token}"
         public.download_expires_at = expires
     return public
 
@@ -92,7 +92,6 @@ async def start_export(
     reuse: bool,
     settings: PrivacySettings,
     for_creator: bool,
-    base_url: str,
 ) -> tuple[ExportPublic, bool]:
     """A new export of the person (or, with ``reuse``, the one still open), and whether
     it is new."""
@@ -109,7 +108,6 @@ async def start_export(
         creator_id=creator_id,
         settings=settings,
         for_creator=for_creator,
-        base_url=base_url,
     )
     return public, created
 
@@ -132,7 +130,6 @@ async def creator_export(
         reuse=reuse,
         settings=settings,
         for_creator=True,
-        base_url=context.runtime.settings.public_base_url,
     )
     if created:  # the export's id, never the person's: the audit log outlives erasures
         await audit.record(context, "end_user.export", "export", public.export_id)
@@ -151,7 +148,6 @@ async def own_export(
         reuse=reuse,
         settings=settings,
         for_creator=False,
-        base_url=context.runtime.settings.public_base_url,
     )
     if created:
         await audit.record_system(
@@ -173,7 +169,6 @@ async def export_status(
     end_user_id: uuid.UUID,
     settings: PrivacySettings,
     for_creator: bool,
-    base_url: str,
 ) -> ExportPublic:
     row = await PrivacyRepository(session).export(export_id, end_user_id)
     if row is None:
@@ -184,7 +179,6 @@ async def export_status(
         creator_id=creator_id,
         settings=settings,
         for_creator=for_creator,
-        base_url=base_url,
     )
 
 
