@@ -73,7 +73,10 @@ async def start_end_user_export(
 @router.get(
     "/v1/end-users/{end_user_id}/export",
     response_model=ExportPublic,
-    responses={202: {"description": "Being built: poll Location"}, **problems(401, 403, 404, 429)},
+    responses={
+        202: {"model": ExportPublic, "description": "Being built: poll Location"},
+        **problems(401, 403, 404, 429),
+    },
 )
 async def end_user_export(
     end_user_id: uuid.UUID, context: EndUsersRead, response: Response, format: FormatQuery = "json"
@@ -156,7 +159,10 @@ async def start_own_export(
 @router.get(
     "/v1/me/export",
     response_model=ExportPublic,
-    responses={202: {"description": "Being built: poll Location"}, **problems(401, 403, 404, 429)},
+    responses={
+        202: {"model": ExportPublic, "description": "Being built: poll Location"},
+        **problems(401, 403, 404, 429),
+    },
 )
 async def own_export(
     context: EndUserDep, response: Response, format: FormatQuery = "json"

@@ -34,8 +34,8 @@ class ExportPublic(BaseModel):
     download_url: str | None = Field(
         None,
         description="Set while ready: a single-use link (a path on this API), valid until "
-        "download_expires_at, that needs no Authorization header. Each status read makes a new one and ends the "
-        "previous one.",
+        "download_expires_at, that needs no Authorization header. Each status read makes a "
+        "new one and ends the previous one.",
     )
     download_expires_at: datetime | None = None
 
