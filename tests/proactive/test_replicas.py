@@ -16,6 +16,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import asyncpg
+import pytest
 
 from coachops_devstack.process import ManagedProcess
 from coachops_runtime.kit.settings import Settings
@@ -90,6 +91,7 @@ async def _populate(world: World) -> dict[uuid.UUID, tuple[str, ZoneInfo]]:
     return users
 
 
+@pytest.mark.slow
 async def test_replicas_killed_at_random_lose_and_duplicate_nothing(
     world: World, runtime_settings: Settings, pool: asyncpg.Pool, tmp_path: Path
 ) -> None:
