@@ -8,6 +8,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
@@ -16,6 +17,7 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from coachops_crds import constants as c
+from coachops_devstack.node import NODE_IP
 from coachops_devstack.stack import Stack
 from coachops_runtime.app import create_app
 from coachops_runtime.kit.settings import Settings
@@ -137,6 +139,15 @@ async def test_dedicated_runtime_serves_its_tenant_through_its_service(
 ) -> None:
     name, _ = dedicated
     namespace = c.creator_namespace(name)
+    # ChromaDB at the node's address, the URL the operator's own pod created the tenant's
+    # Chroma database through (VectorStoreReady), not a loopback address pods cannot reach.
+    deployment = await client.AppsV1Api(cluster.api).read_namespaced_deployment(
+        c.RUNTIME_NAME, namespace
+    )
+    env = {e.name: e.value for e in deployment.spec.template.spec.containers[0].env}
+    assert urlsplit(env["COACHOPS_CHROMA_URL"]).hostname == NODE_IP
+    obj = await Kube(cluster).creator(name)
+    assert condition(obj, "VectorStoreReady")["status"] == "True"
     service = await client.CoreV1Api(cluster.api).read_namespaced_service(c.RUNTIME_NAME, namespace)
     port = await node.node.forward(service.spec.cluster_ip, 80)
     own = await creator_token(shared_runtime, stack, name)
