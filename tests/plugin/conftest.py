@@ -18,10 +18,17 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from cryptography.fernet import Fernet
 from typer.testing import CliRunner
 
 from coachops_crds import constants as c
 from coachops_devstack.crds import install_crds
+from coachops_devstack.ollama import (
+    EMBEDDING_PARAMETERS,
+    create_model,
+    push_model,
+    start_ollama_stack,
+)
 from coachops_devstack.ports import free_port
 from coachops_devstack.process import ManagedProcess
 from coachops_devstack.stack import Stack
@@ -37,13 +44,12 @@ from tests.operator_suite.conftest import (
     creators,
     eventually,
     kube,
-    models,
     new_creator_name,
     operator,
 )
 from tests.runtime.conftest import PASSWORD, Creator, Tenants
 
-__all__ = ["creators", "kube", "models", "new_creator_name", "operator"]
+__all__ = ["creators", "kube", "new_creator_name", "operator"]
 
 BIN = Path(sys.executable).parent  # where the project's console scripts are installed
 
@@ -129,6 +135,21 @@ async def program_synced(kube: Kube, creator: str, name: str, **spec: object) ->
         return condition(await kube.program(creator, name), "Synced").get("status") == "True"
 
     await eventually(synced, 60)
+
+
+@pytest.fixture(scope="package")
+async def models(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Models]:
+    """The operator suite's Ollama and registry (the embedding model pushed, Ollama holding
+    it), for this folder only: stopped when its tests end instead of with the session."""
+    ollama = await start_ollama_stack(tmp_path_factory.mktemp("ollama"), instruct=False)
+    try:
+        async with httpx.AsyncClient(base_url=ollama.base_url, timeout=120) as http:
+            name = f"{ollama.registry_address}/coachops/minilm:latest"
+            await create_model(http, name, ollama.embedding, parameters=EMBEDDING_PARAMETERS)
+            await push_model(http, name)
+        yield Models(ollama, Fernet.generate_key().decode())
+    finally:
+        ollama.stop()
 
 
 @dataclass
