@@ -37,6 +37,8 @@ from tests.node.conftest import NodeHandle
 from tests.node.operator_pods import at_node
 from tests.operator_suite.conftest import Kube, condition, eventually
 
+pytestmark = pytest.mark.slow  # pods start on the node: minutes, not seconds
+
 RELEASE = "coachops"
 NAMESPACE = "coachops-system"
 SAMPLE = REPO_ROOT / "manifests" / "samples" / "creator.yaml"

@@ -10,6 +10,7 @@ import asyncio
 import time
 from typing import Any
 
+import pytest
 from kubernetes_asyncio import client
 
 from coachops_crds import constants as c
@@ -18,6 +19,8 @@ from tests.conftest import Cluster
 from tests.node.conftest import NodeHandle
 from tests.node.operator_pods import LEASE_SECONDS, NAMESPACE, OperatorPods
 from tests.operator_suite.conftest import Kube, condition, eventually
+
+pytestmark = pytest.mark.slow  # pods start on the node: minutes, not seconds
 
 ACQUIRE_RETRY = 2.0  # a standby polls the Lease this often (LeaseElector.acquire)
 STORES = ("NamespaceReady", "DatabaseReady", "CacheReady", "VectorStoreReady")
