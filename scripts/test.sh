@@ -39,7 +39,7 @@ if [[ -n $leftovers ]]; then
   status=1
 fi
 
-printf '\n==> line coverage (coachops_crds, coachops_operator, coachops_runtime)\n'
+printf '\n==> line coverage (coachops_crds, coachops_operator, coachops_runtime, coachops_kubectl)\n'
 # The whole suite must reach [tool.coverage.report] fail_under; a run narrowed by pytest
 # arguments only reports.
 if python -m coverage combine --quiet; then
