@@ -41,6 +41,9 @@ class OperatorSettings(BaseSettings):
     redis_host: str = Field(
         "", description="Host dedicated runtimes use for Redis (default: the URL's host)."
     )
+    runtime_chroma_url: str = Field(
+        "", description="ChromaDB URL dedicated runtimes use (default: chroma_url)."
+    )
     drift_interval: float = Field(
         10.0, gt=0, description="Seconds between drift checks of each Creator."
     )

@@ -92,7 +92,7 @@ class Stores:
     def runtime_env(self) -> RuntimeEnv:
         return RuntimeEnv(
             image=self.settings.runtime_image,
-            chroma_url=self.settings.chroma_url,
+            chroma_url=self.settings.runtime_chroma_url or self.settings.chroma_url,
             jwt_public_keys=public_keys(self.settings.jwt_keys_dir),
             jwt_issuer=self.settings.jwt_issuer,
         )

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import subprocess
 import sys
+from typing import Any, cast
 
 import pytest
 
@@ -17,6 +18,8 @@ from coachops_operator import conditions as cond
 from coachops_operator.builders import CreatorRef, RuntimeEnv
 from coachops_operator.database import scram_verifier
 from coachops_operator.redis_users import acl_rules
+from coachops_operator.settings import OperatorSettings
+from coachops_operator.stores import Stores
 
 REF = CreatorRef("acme", "1234-uid")
 ENV = RuntimeEnv(image="runtime:1", chroma_url="http://chroma:8000")
@@ -273,3 +276,28 @@ def test_a_fence_past_its_deadline_ends_the_process_at_once() -> None:
     assert done.returncode == fence.EXIT_CODE
     assert done.stdout == "still here\n"
     assert "leadership lost: the Lease was last renewed too long ago" in done.stderr
+
+
+def test_dedicated_runtimes_get_the_store_addresses_the_pods_can_reach() -> None:
+    def stores(**settings: str) -> Stores:
+        loaded = OperatorSettings.model_validate(
+            {
+                "database_url": "postgresql://owner:pw@127.0.0.1:5432/coachops",
+                "redis_url": "redis://admin:pw@127.0.0.1:6379",
+                "chroma_url": "http://127.0.0.1:8000",
+                **settings,
+            }
+        )
+        unused = cast(Any, None)
+        return Stores(unused, unused, unused, unused, unused, loaded)
+
+    same = stores()
+    assert same.runtime_env.chroma_url == "http://127.0.0.1:8000"
+    assert same.pg_endpoint() == ("127.0.0.1", 5432, "coachops")
+    assert same.redis_endpoint() == ("127.0.0.1", 6379)
+    node = stores(
+        database_host="10.0.0.2", redis_host="10.0.0.2", runtime_chroma_url="http://10.0.0.2:8000"
+    )
+    assert node.runtime_env.chroma_url == "http://10.0.0.2:8000"
+    assert node.pg_endpoint() == ("10.0.0.2", 5432, "coachops")
+    assert node.redis_endpoint() == ("10.0.0.2", 6379)

@@ -164,11 +164,15 @@ class LocalStack:
         keys.mkdir(exist_ok=True)
         env = {"COACHOPS_OPERATOR_JWT_KEYS_DIR": str(keys)}
         if self._node is not None:
+            assert self.stack is not None
             env.update(
                 {
                     "COACHOPS_OPERATOR_RUNTIME_IMAGE": self._node.image,
                     "COACHOPS_OPERATOR_DATABASE_HOST": NODE_IP,
                     "COACHOPS_OPERATOR_REDIS_HOST": NODE_IP,
+                    "COACHOPS_OPERATOR_RUNTIME_CHROMA_URL": (
+                        f"http://{NODE_IP}:{self.stack.chroma.port}"
+                    ),
                 }
             )
         return env
