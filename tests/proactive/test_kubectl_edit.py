@@ -115,7 +115,10 @@ async def test_kubectl_edit_of_the_cron_moves_the_next_occurrence(
                 spec = json.loads(spec) if isinstance(spec, str) else spec
                 return spec["proactive"]["checkIns"][0]["cron"]
 
-            assert await eventually(stored_cron, 60) == "0 8 * * *"
+            async def copied() -> bool:
+                return await stored_cron() == "0 8 * * *"
+
+            await eventually(copied, 60)
             async with owner.transaction():
                 await owner.execute(
                     "SELECT set_config('coachops.tenant_id', $1, true)", str(tenant)
@@ -161,7 +164,11 @@ async def test_kubectl_edit_of_the_cron_moves_the_next_occurrence(
                 kubectl_edit(
                     cluster, c.creator_namespace(name), "sleep", "0 8 * * *", "30 6 * * *", tmp_path
                 )
-                assert await eventually(stored_cron, 60) == "30 6 * * *"
+
+                async def edited() -> bool:
+                    return await stored_cron() == "30 6 * * *"
+
+                await eventually(edited, 60)
                 assert await occurrence() == datetime(2026, 6, 1, 4, 30, tzinfo=UTC)
             finally:
                 await pool.close()
