@@ -143,6 +143,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: 
         lambda namespace: _creator_of(namespace, kwargs),
         interval=DRIFT_INTERVAL,
         handler_id=PROGRAM_SYNC_ID,
+        busy=lambda: stores.gate.locked() or stores.program_gate.locked(),
     )
     sweep.start()
     log.info("coachops operator configured (drift check every %.0f s)", DRIFT_INTERVAL)

@@ -5,9 +5,11 @@ pass through kopf's handler machinery every interval for each program, even for 
 that had nothing to do. Here one task, started with the operator and stopped at its
 cleanup, walks every drift interval over the programs kopf's index holds (each program's
 latest body, as the watch delivered it) and re-checks them with ``program.recheck``, at
-most ``concurrency`` at once, programs that are not Ready first. A changed status is
-written as a merge patch of the status subresource and a change of Ready's reason posts
-an Event, as the change handler does.
+most ``concurrency`` at once, programs that are not Ready first. While reconciles use
+every slot they have (``busy``), a pass re-checks only the programs that are not Ready:
+background checks give way to reconciles (which share the database pool). A changed
+status is written as a merge patch of the status subresource and a change of Ready's
+reason posts an Event, as the change handler does.
 
 A program is left out of a pass while its change or deletion handler holds it
 (``exclusive``; the handler also waits for a re-check of it already under way), while
@@ -44,6 +46,10 @@ def _key(body: Mapping[str, Any]) -> Key:
     return str(meta.get("namespace") or ""), str(meta["name"])
 
 
+def _ready(body: Mapping[str, Any]) -> bool:
+    return cond.is_true((body.get("status") or {}).get("conditions"), cond.READY)
+
+
 class ProgramSweep:
     """Re-checks every program the operator knows, every ``interval`` seconds."""
 
@@ -56,6 +62,7 @@ class ProgramSweep:
         interval: float,
         handler_id: str,
         concurrency: int = 4,
+        busy: Callable[[], bool] = lambda: False,
     ) -> None:
         self.stores = stores
         self.bodies = bodies
@@ -63,6 +70,7 @@ class ProgramSweep:
         self.interval = interval
         self.handler_id = handler_id  # the change handler's id in status.kopf.progress
         self.concurrency = concurrency
+        self.busy = busy  # whether reconciles are using every slot they have
         self.checked: dict[Key, float] = {}  # monotonic time of the last evaluation
         self._held: dict[Key, int] = {}
         self._running: dict[Key, asyncio.Future[None]] = {}
@@ -134,18 +142,21 @@ class ProgramSweep:
         now = time.monotonic()
         due = [body for body in list(self.bodies()) if self.due(body, now)]
         # Programs that are not Ready first: one waiting for its Creator turns Ready sooner.
-        due.sort(
-            key=lambda body: cond.is_true((body.get("status") or {}).get("conditions"), cond.READY)
-        )
+        due.sort(key=_ready)
         pending = iter(due)
         count = 0
 
         async def work() -> None:
             nonlocal count
             for body in pending:
-                if self.due(body, time.monotonic()):  # a handler may have taken it meanwhile
-                    count += 1
-                    await self.recheck(body)
+                if not self.due(body, time.monotonic()):  # a handler took it meanwhile
+                    continue
+                if _ready(body) and self.busy():
+                    # Reconciles are waiting for a turn: a program that is Ready waits for
+                    # the next pass, one that is not (its Creator turned Ready) goes on.
+                    continue
+                count += 1
+                await self.recheck(body)
 
         await asyncio.gather(*(work() for _ in range(min(self.concurrency, len(due)))))
         return count

@@ -235,6 +235,18 @@ async def test_a_pass_checks_programs_not_ready_first_within_its_bound() -> None
     assert await sweep.sweep() == 0
 
 
+async def test_while_reconciles_are_busy_only_programs_not_ready_are_checked() -> None:
+    bodies = [_program(f"p{i}", ready=i % 2 == 0) for i in range(4)]
+    sweep = _RecordingSweep(bodies)
+    busy = True
+    sweep.busy = lambda: busy
+    assert await sweep.sweep() == 2
+    assert sorted(sweep.order) == ["p1", "p3"]
+    busy = False  # the Ready ones are due on the next pass
+    assert await sweep.sweep() == 2
+    assert sorted(sweep.order[2:]) == ["p0", "p2"]
+
+
 async def test_a_handler_waits_for_a_running_check_and_keeps_the_sweep_off() -> None:
     body = _program("p")
     sweep = _RecordingSweep([body])
