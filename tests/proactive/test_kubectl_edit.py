@@ -116,7 +116,7 @@ async def test_kubectl_edit_of_the_cron_moves_the_next_occurrence(
                 return spec["proactive"]["checkIns"][0]["cron"]
 
             async def copied() -> bool:
-                return await stored_cron() == "0 8 * * *"
+                return bool(await stored_cron() == "0 8 * * *")
 
             await eventually(copied, 60)
             async with owner.transaction():
@@ -166,7 +166,7 @@ async def test_kubectl_edit_of_the_cron_moves_the_next_occurrence(
                 )
 
                 async def edited() -> bool:
-                    return await stored_cron() == "30 6 * * *"
+                    return bool(await stored_cron() == "30 6 * * *")
 
                 await eventually(edited, 60)
                 assert await occurrence() == datetime(2026, 6, 1, 4, 30, tzinfo=UTC)
