@@ -56,6 +56,16 @@ async def test_one_nudge_per_silence(world: World) -> None:
     assert again + timedelta(hours=24) <= sent[1]["created_at"] <= again + timedelta(hours=25)
     keys = [d["occurrence_key"] for d in await world.decisions(user)]
     assert keys == [silence.isoformat(), again.isoformat()]
+    # This silence had its nudge: nothing to send now.
+    (schedule,) = (
+        await world.client.get("/v1/proactive/schedules", headers=creator.headers)
+    ).json()
+    assert schedule["kind"] == "nudge"
+    assert schedule["occurrence"] is None
+    response = await world.client.post(
+        f"/v1/proactive/schedules/{schedule['schedule_id']}/send-now", headers=creator.headers
+    )
+    assert response.status_code == 409, response.text
 
 
 async def test_goal_follow_ups_the_day_before_and_on_the_day(world: World) -> None:

@@ -232,6 +232,14 @@ class Engine:
 
     # ------------------------------------------------------------------ the creator's
 
+    async def upcoming(
+        self, repo: ProactiveRepository, row: Any, now: datetime
+    ) -> Occurrence | None:
+        """The schedule's next occurrence, planned if need be; None when it has none (its
+        item is gone, or a nudge waits for a new silence)."""
+        target = await self.target(repo, row)
+        return None if target is None else await self._plan(repo, row, target, now)
+
     async def skip(self, repo: ProactiveRepository, row: Any, now: datetime) -> bool:
         """Skip the schedule's next occurrence (recorded as ``creator_skipped``); False when
         it has none."""

@@ -84,7 +84,8 @@ async def send_now(context: CreatorContext, proactive: Proactive, schedule_id: i
     past quiet hours and maxPerDay (not past consent, pauses or a suspended tenant)."""
     repo, row = await _locked(context, schedule_id)
     engine = Engine(proactive.settings, None)
-    if await engine.target(repo, row) is None:
+    now = proactive.clock.now()
+    if await engine.upcoming(repo, row, now) is None:
         raise Conflict("this schedule has nothing left to send")
-    await repo.send_now(schedule_id, proactive.clock.now())
+    await repo.send_now(schedule_id, now)
     return await _one(context, schedule_id)
