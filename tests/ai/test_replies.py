@@ -113,6 +113,12 @@ async def test_message_gets_one_streamed_reply_with_persona_and_citation(
     assert (row["program"], row["replies"]) == ("sleep", 1)
     assert row["prompt_tokens"] == usage["prompt_tokens"]
     assert row["completion_tokens"] == usage["completion_tokens"]
+    (today,) = (await coaching.client.get("/v1/analytics/daily", headers=creator.headers)).json()
+    assert (today["ai_replies"], today["prompt_tokens"], today["completion_tokens"]) == (
+        1,
+        usage["prompt_tokens"],
+        usage["completion_tokens"],
+    )
     month = (await coaching.client.get("/v1/creator/usage", headers=creator.headers)).json()
     assert month["ai"] == {
         "replies": 1,

@@ -204,7 +204,7 @@ async def test_conversation_takeover_export_and_analytics(
     assert today["messages_in"] == 2
     assert today["messages_out"] == 1  # the creator's reply
     assert today["active_users"] == 1
-    # Nothing sends check-ins yet (the proactive engine is planned): the figures say so.
+    # No check-in went out in this test: the figures say so.
     assert today["check_ins_sent"] == 0
     assert today["check_ins_answered"] == 0
     assert today["check_in_response_rate"] is None

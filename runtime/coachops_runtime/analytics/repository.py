@@ -19,8 +19,8 @@ from coachops_runtime.kit.db import Session
 # ``m``. The retention purge keeps the same figures (retention/repository.py).
 DAILY_FIGURES = """
     WITH m AS (
-      SELECT m.program_id, m.end_user_id, m.direction,
-             (m.created_at AT TIME ZONE 'UTC')::date AS day,
+      SELECT m.program_id, m.end_user_id, m.direction, m.author, m.prompt_tokens,
+             m.completion_tokens, (m.created_at AT TIME ZONE 'UTC')::date AS day,
              m.kind = 'check_in' AS check_in,
              m.kind = 'check_in' AND EXISTS (
                SELECT 1 FROM messages r
@@ -36,7 +36,11 @@ DAILY_FIGURES = """
            count(*) FILTER (WHERE direction = 'out') AS messages_out,
            count(DISTINCT end_user_id) FILTER (WHERE direction = 'in') AS active_users,
            count(*) FILTER (WHERE check_in) AS check_ins_sent,
-           count(*) FILTER (WHERE answered) AS check_ins_answered
+           count(*) FILTER (WHERE answered) AS check_ins_answered,
+           count(*) FILTER (WHERE author = 'ai') AS ai_replies,
+           coalesce(sum(prompt_tokens) FILTER (WHERE author = 'ai'), 0) AS prompt_tokens,
+           coalesce(sum(completion_tokens) FILTER (WHERE author = 'ai'), 0)
+             AS completion_tokens
     FROM m GROUP BY program_id, day
     """
 _PROGRAM = "(CAST($3 AS uuid) IS NULL OR {0}program_id = CAST($3 AS uuid))"
@@ -48,12 +52,12 @@ _DAILY = f"""
     WITH raw AS ({_RAW}),
     kept AS (
       SELECT program_id, day, messages_in, messages_out, active_users, check_ins_sent,
-             check_ins_answered
+             check_ins_answered, ai_replies, prompt_tokens, completion_tokens
       FROM message_days
       WHERE day >= CAST($1 AS date) AND day <= CAST($2 AS date) AND {_PROGRAM.format("")}
     ), erased AS (
       SELECT program_id, day, messages_in, messages_out, active_users, check_ins_sent,
-             check_ins_answered
+             check_ins_answered, ai_replies, prompt_tokens, completion_tokens
       FROM erased_activity
       WHERE day >= CAST($1 AS date) AND day <= CAST($2 AS date) AND {_PROGRAM.format("")}
     ), figures AS (
@@ -67,7 +71,10 @@ _DAILY = f"""
            sum(messages_out)::bigint AS messages_out,
            sum(active_users)::bigint AS active_users,
            sum(check_ins_sent)::bigint AS check_ins_sent,
-           sum(check_ins_answered)::bigint AS check_ins_answered
+           sum(check_ins_answered)::bigint AS check_ins_answered,
+           sum(ai_replies)::bigint AS ai_replies,
+           sum(prompt_tokens)::bigint AS prompt_tokens,
+           sum(completion_tokens)::bigint AS completion_tokens
     FROM figures GROUP BY program_id, day
     ORDER BY day, program_id
     """

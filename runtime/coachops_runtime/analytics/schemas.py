@@ -19,3 +19,6 @@ class ProgramDay(BaseModel):
     check_in_response_rate: float | None = Field(
         description="check_ins_answered / check_ins_sent; null when none were sent."
     )
+    ai_replies: int = Field(description="Replies the AI coach generated.")
+    prompt_tokens: int = Field(description="Prompt tokens of those replies.")
+    completion_tokens: int = Field(description="Completion tokens of those replies.")

@@ -341,16 +341,20 @@ _PERSON_DAYS = DAILY_FIGURES.format(
 _KEEP_ACTIVITY = f"""
     WITH days AS ({_PERSON_DAYS}), kept AS (
       INSERT INTO erased_activity AS e (creator_id, program_id, day, messages_in,
-          messages_out, active_users, check_ins_sent, check_ins_answered)
+          messages_out, active_users, check_ins_sent, check_ins_answered, ai_replies,
+          prompt_tokens, completion_tokens)
       SELECT (SELECT nullif(current_setting('coachops.tenant_id', true), '')::uuid),
              program_id, day, messages_in, messages_out, active_users, check_ins_sent,
-             check_ins_answered FROM days
+             check_ins_answered, ai_replies, prompt_tokens, completion_tokens FROM days
       ON CONFLICT (creator_id, program_id, day) DO UPDATE SET
         messages_in = e.messages_in + EXCLUDED.messages_in,
         messages_out = e.messages_out + EXCLUDED.messages_out,
         active_users = e.active_users + EXCLUDED.active_users,
         check_ins_sent = e.check_ins_sent + EXCLUDED.check_ins_sent,
-        check_ins_answered = e.check_ins_answered + EXCLUDED.check_ins_answered
+        check_ins_answered = e.check_ins_answered + EXCLUDED.check_ins_answered,
+        ai_replies = e.ai_replies + EXCLUDED.ai_replies,
+        prompt_tokens = e.prompt_tokens + EXCLUDED.prompt_tokens,
+        completion_tokens = e.completion_tokens + EXCLUDED.completion_tokens
     )
     SELECT coalesce(sum(messages_in + messages_out), 0) FROM days
 """

@@ -15,9 +15,10 @@ _PROGRAMS = "SELECT creator_id, program_id, message_days FROM retention_programs
 # was (its messages are gone or going, so counting again would count less).
 _KEEP_DAYS = (
     "INSERT INTO message_days (creator_id, program_id, day, messages_in, messages_out,"
-    " active_users, check_ins_sent, check_ins_answered)"
+    " active_users, check_ins_sent, check_ins_answered, ai_replies, prompt_tokens,"
+    " completion_tokens)"
     " SELECT $1, program_id, day, messages_in, messages_out, active_users, check_ins_sent,"
-    " check_ins_answered FROM ("
+    " check_ins_answered, ai_replies, prompt_tokens, completion_tokens FROM ("
     + DAILY_FIGURES.format(where="m.program_id = $2 AND m.created_at < $3")
     + ") f ON CONFLICT (program_id, day) DO NOTHING"
 )
