@@ -24,11 +24,14 @@ from coachops_runtime.consent import service as consent
 from coachops_runtime.container import runtime_of
 from coachops_runtime.creators.service import load_tenant
 from coachops_runtime.kit.errors import Forbidden, NotFound, ServiceUnavailable, problems
+from coachops_runtime.kit.text import Storable
 from coachops_runtime.kit.transaction import request_session
 
 router = APIRouter(tags=["channels"])
 log = logging.getLogger("coachops.channels")
-Token = Annotated[str, Query(min_length=10, max_length=100, pattern=r"^[0-9a-f]{32}\.[\w=-]+$")]
+Token = Annotated[
+    str, Query(min_length=10, max_length=100, pattern=r"^[0-9a-f]{32}\.[\w=-]+$"), Storable
+]
 PATH = "/v1/hooks/email/{program_id}/unsubscribe"
 _ADDRESS = (
     "SELECT address FROM channel_identities"
