@@ -42,7 +42,6 @@ from coachops_runtime.kit.ratelimit import CacheUnavailableError
 from coachops_runtime.kit.transaction import request_session
 
 log = logging.getLogger("coachops.auth")
-END_USER_RATE = 5  # requests per second per end user (burst: the same)
 
 # The OpenAPI security scheme of every route that takes one of the dependencies below
 # (app.py adds it to the document: see ``bearer_routes``).
@@ -212,7 +211,7 @@ async def end_user_context(request: Request, response: Response) -> EndUserConte
         response,
         f"{tenant_redis_prefix(tenant.name)}rl:end-user:{end_user_id}",
         "end-user",
-        END_USER_RATE,
+        runtime.settings.end_user_requests_per_second,
     )
     return EndUserContext(runtime, session, tenant, end_user_id, program_id)
 

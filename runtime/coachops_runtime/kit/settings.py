@@ -108,6 +108,9 @@ class Settings(BaseSettings):
     )
     db_pool_size: int = 20
     tenant_cache_seconds: float = 5.0
+    end_user_requests_per_second: int = Field(
+        5, ge=1, description="Requests per second (and burst) each end user may make."
+    )
     log_level: str = "INFO"
 
     @field_validator("kubeconfig", mode="before")
