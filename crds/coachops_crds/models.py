@@ -242,8 +242,8 @@ class CreatorSpec(CrdModel):
         description=(
             "shared: served by the shared runtime. dedicated: the operator also makes a "
             "runtime Deployment, Service and autoscaler in the tenant namespace and a Redis "
-            "user for the tenant; a runtime serving one tenant with the tenant's own database "
-            "role is planned (today's runtime refuses to start with it)."
+            "user for the tenant; that runtime serves this tenant only, logging in with the "
+            "tenant's own database role and verifying the platform's tokens."
         ),
     )
     runtime: RuntimeSpec = Field(

@@ -24,7 +24,7 @@ PLANNED: Final[Mapping[str, frozenset[str]]] = {
 
 PARTLY_PLANNED: Final[Mapping[str, frozenset[str]]] = {
     # Acted on in part; the description says which part is planned. Exact paths only.
-    c.CREATOR_KIND: frozenset({"spec.isolation"}),
+    c.CREATOR_KIND: frozenset(),
     c.PROGRAM_KIND: frozenset(
         {
             "spec.channels.enabled",
