@@ -5,7 +5,7 @@ must hold the keys in ``REQUIRED_KEYS``. The operator reads it (the runtime neve
 Secrets), encrypts the required keys with the platform's channel key (Fernet) and writes
 them to ``channel_credentials`` under the program's tenant. A SHA-256 over the copied keys
 and values is stored with them: when the Secret changes the hash differs and the row is
-written again, on the program's next timer tick (every 10 s). Values never leave this
+written again, on the program's next re-check (program_sweep.py). Values never leave this
 module in clear: conditions, Events and logs name Secrets and keys only.
 
 The channel entries' other settings (``unknownSenders``, the WhatsApp ``template``) are

@@ -10,7 +10,7 @@ ConfigMap, is marked for deletion. A ConfigMap that cannot be read keeps its doc
 
 The runtime's worker ingests the rows (parse, chunk, embed, store in Chroma); here the
 counts by state become the ``KnowledgeReady`` condition, every time the program is
-evaluated (the timer runs every 10 s, so a ConfigMap edit is picked up within that).
+evaluated (the re-check sweep, program_sweep.py, picks up a ConfigMap edit).
 A program deleted under reclaimPolicy Delete loses its Chroma collection (``forget``).
 """
 

@@ -1,6 +1,6 @@
 """A program's models: the Creator's allow-list, ModelReady and status.modelPullPercent.
 
-``observe`` runs in the program's reconcile and timer: it checks the allow-list and asks
+``observe`` runs in the program's reconcile and re-check: it checks the allow-list and asks
 ``model_pulls`` for each model, which answers from memory or one shared ``/api/show``, and
 starts at most one pull per model. While a pull runs, ``report`` (the pulls' listener)
 patches every waiting program's ``ModelReady``, ``Ready`` and ``modelPullPercent`` and

@@ -4,7 +4,7 @@ The runtime never reads Secrets. As for channel credentials (``channels.py``), t
 operator reads the Secret in the program's namespace, encrypts its ``api-key`` with the
 platform's credentials key (Fernet, ``COACHOPS_CHANNEL_KEY``) and writes it to
 ``provider_credentials`` under the program's tenant, with a SHA-256 of the value: a
-rotated Secret differs and is copied again on the program's next timer tick. Without a
+rotated Secret differs and is copied again on the program's next re-check. Without a
 reference any copied key is removed. The key never leaves this module in clear: what it
 returns names the Secret and the key only.
 """
