@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 from aiohttp import web
+from prometheus_client import REGISTRY
 
 from coachops_devstack.standins import signers
 from coachops_runtime.ai.settings import AiSettings
@@ -22,6 +23,18 @@ from coachops_runtime.proactive.settings import ProactiveSettings
 from tests.proactive.conftest import World
 
 NO_QUIET = {"start": "00:00", "end": "00:00"}
+
+
+def outcomes(outcome: str) -> float:
+    """The worker's count of check-in schedules handled with ``outcome``."""
+    found = REGISTRY.get_sample_value(
+        "coachops_proactive_outcomes_total", {"kind": "check_in", "outcome": outcome}
+    )
+    return found or 0.0
+
+
+def lag_samples() -> float:
+    return REGISTRY.get_sample_value("coachops_proactive_lag_seconds_count") or 0.0
 
 
 def daily(hour: int, content: str = "template", **extra: object) -> dict[str, object]:
@@ -66,8 +79,10 @@ async def test_stop_stops_proactive_messages_and_start_resumes_them(world: World
     assert texts()[0].endswith("how did you sleep?")
     assert len(texts()) == 1
 
+    skipped = outcomes("no_consent")
     await _sms(world, program, values, "STOP")
     await world.run_until(world.clock.now() + timedelta(days=2), timedelta(hours=1))
+    assert outcomes("no_consent") - skipped == 2  # the metrics count what the decisions say
     await world.deliver()
     assert len(texts()) == 2  # the STOP answer, no check-in
     assert "unsubscribed" in texts()[1]
@@ -228,7 +243,12 @@ async def test_one_failing_schedule_holds_back_nothing_else(
     good = await world.end_user(creator, program)
     engine = _Faulty(proactive_settings, {bad})
     world.scheduler = ProactivePoller(pool, proactive_settings, engine, world.clock)
+    sent, failed, lags = outcomes("sent"), outcomes("failed"), lag_samples()
     await world.run_until(datetime(2026, 6, 1, 9, 0, tzinfo=UTC))
+    # Counted once each, after the commit: the optimistic pass that failed counts nothing.
+    assert outcomes("sent") - sent == 1
+    assert outcomes("failed") - failed >= 1
+    assert lag_samples() > lags
     assert len(await world.sent_messages(good)) == 1
     assert await world.sent_messages(bad) == []
     (row,) = await world.rows("SELECT due_at FROM proactive_schedules WHERE end_user_id = $1", bad)

@@ -34,6 +34,18 @@ EMAILS = Counter(
     ["outcome"],
 )
 
+PROACTIVE_OUTCOMES = Counter(
+    "coachops_proactive_outcomes",
+    "Proactive schedules the scheduler handled, by outcome: sent, deferred (quiet hours), "
+    "planned, removed, failed, or the reason a message was skipped (consent, max_per_day, ...).",
+    ["kind", "outcome"],
+)
+PROACTIVE_LAG_SECONDS = Histogram(
+    "coachops_proactive_lag_seconds",
+    "How late the scheduler took a due schedule: from its due time to the engine's clock.",
+    buckets=SECONDS,
+)
+
 
 async def _metrics(_request: web.Request) -> web.Response:
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -22,6 +22,7 @@ from typing import Any
 import asyncpg
 
 from coachops_runtime.kit.db import Session
+from coachops_runtime.kit.metrics import PROACTIVE_LAG_SECONDS, PROACTIVE_OUTCOMES
 from coachops_runtime.proactive.clock import Clock
 from coachops_runtime.proactive.engine import Engine
 from coachops_runtime.proactive.repository import CLAIM, ProactiveRepository
@@ -31,6 +32,8 @@ from coachops_runtime.worker.claims import claim_by_tenant
 log = logging.getLogger("coachops.worker.proactive")
 
 RETRY_FAILED = timedelta(minutes=5)
+# What a batch did: (kind, outcome, seconds late) per schedule, counted once it commits.
+Results = list[tuple[str, str, float | None]]
 HANDLED_ERRORS = (asyncpg.PostgresError, ValueError, KeyError, TypeError)
 
 
@@ -66,17 +69,22 @@ class ProactivePoller:
         return handled
 
     async def run_batch(self) -> int:
+        results: Results = []
         async with self.pool.acquire() as connection:
             session = Session(connection)
             try:
-                handled = await self._batch(session, self.clock.now())
+                handled = await self._batch(session, self.clock.now(), results)
             except BaseException:
                 await session.finish(commit=False)
                 raise
             await session.finish(commit=True)
-            return handled
+        for kind, outcome, late in results:
+            PROACTIVE_OUTCOMES.labels(kind, outcome).inc()
+            if late is not None:
+                PROACTIVE_LAG_SECONDS.observe(max(late, 0.0))
+        return handled
 
-    async def _batch(self, session: Session, now: datetime) -> int:
+    async def _batch(self, session: Session, now: datetime, results: Results) -> int:
         claimed = await claim_by_tenant(session, CLAIM, now, self.settings.batch_size)
         if not claimed:
             return 0
@@ -84,14 +92,20 @@ class ProactivePoller:
             # Optimistically, the whole batch under one savepoint (two round trips rather
             # than two per schedule) ...
             async with session.savepoint():
-                await self._handle(session, claimed, careful=False)
+                await self._handle(session, claimed, results, careful=False)
         except HANDLED_ERRORS:
             # ... and when one schedule fails, again one savepoint each, to find it.
-            await self._handle(session, claimed, careful=True)
+            results.clear()
+            await self._handle(session, claimed, results, careful=True)
         return sum(len(ids) for ids in claimed.values())
 
     async def _handle(
-        self, session: Session, claimed: dict[uuid.UUID, list[int]], *, careful: bool
+        self,
+        session: Session,
+        claimed: dict[uuid.UUID, list[int]],
+        results: Results,
+        *,
+        careful: bool,
     ) -> None:
         # One order for every replica (tenants sorted, then each tenant's end users by
         # their lock keys, in one statement), so two batches never wait in a cycle.
@@ -101,15 +115,22 @@ class ProactivePoller:
             rows = await repo.context(claimed[creator_id])
             await repo.lock_end_users(rows)
             for row in sorted(rows, key=lambda r: (r["end_user_id"], r["program_id"])):
+                now = self.clock.now()
                 if careful:
-                    await self._one(session, repo, row)
+                    outcome = await self._one(session, repo, row, now)
                 else:
-                    await self.engine.handle(repo, row, self.clock.now())
+                    outcome = await self.engine.handle(repo, row, now)
+                # A row never planned is due at -infinity (naive datetime.min): no lateness.
+                due = row["due_at"]
+                late = (now - due).total_seconds() if due and due.tzinfo else None
+                results.append((row["kind"], outcome, late))
 
-    async def _one(self, session: Session, repo: ProactiveRepository, row: Any) -> None:
+    async def _one(
+        self, session: Session, repo: ProactiveRepository, row: Any, now: datetime
+    ) -> str:
         try:
             async with session.savepoint():
-                await self.engine.handle(repo, row, self.clock.now())
+                return await self.engine.handle(repo, row, now)
         except HANDLED_ERRORS as error:
             # The schedule's own fault (a row or spec the engine cannot read); a lost
             # connection is not caught here and ends the batch.
@@ -118,3 +139,4 @@ class ProactivePoller:
                 extra={"schedule_id": row["schedule_id"], "error": type(error).__name__},
             )
             await repo.defer(row["schedule_id"], self.clock.now() + RETRY_FAILED)
+            return "failed"
