@@ -23,6 +23,7 @@ from tests.operator_suite.conftest import Kube, condition, eventually
 pytestmark = pytest.mark.slow  # pods start on the node: minutes, not seconds
 
 ACQUIRE_RETRY = 2.0  # a standby polls the Lease this often (LeaseElector.acquire)
+FIRST_ELECTION = 90.0  # seconds from both pods Ready to a leader: start-up plus the Lease
 STORES = ("NamespaceReady", "DatabaseReady", "CacheReady", "VectorStoreReady")
 
 
@@ -41,12 +42,19 @@ async def _ready(kube: Kube, name: str, pods: OperatorPods, timeout: float = 90)
     return found
 
 
-async def _leader(pods: OperatorPods, among: set[str]) -> str:
+async def _leader(pods: OperatorPods, among: set[str], timeout: float = LEASE_SECONDS * 3) -> str:  # noqa: ASYNC109
     async def held() -> str:
         holder = await pods.holder()
         return holder if holder in among else ""
 
-    return str(await eventually(held, LEASE_SECONDS * 3, interval=0.2))
+    try:
+        return str(await eventually(held, timeout, interval=0.2))
+    except AssertionError:
+        logs = "\n".join(f"--- {pod}\n{pods.log(pod)[-3000:]}" for pod in sorted(among))
+        raise AssertionError(
+            f"no pod of {sorted(among)} holds the Lease (holder: {await pods.holder()!r})\n"
+            f"{await pods.describe()}\n{logs}"
+        ) from None
 
 
 async def test_operator_pods_lead_reconcile_and_hand_over(
@@ -56,7 +64,9 @@ async def test_operator_pods_lead_reconcile_and_hand_over(
     kube = Kube(cluster)
     names = {p.metadata.name for p in await pods.pods(ready=True)}
     assert len(names) == 2
-    leader = await _leader(pods, names)
+    # A pod is Ready before its operator process has started and asked for the Lease
+    # (the probe does not wait for the election); on a loaded node that start takes a while.
+    leader = await _leader(pods, names, timeout=FIRST_ELECTION)
     [standby] = names - {leader}
     # One replica reconciles, the other waits for the Lease.
     assert "became the leader" in pods.log(leader)
