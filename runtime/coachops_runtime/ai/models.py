@@ -58,7 +58,7 @@ class ProgramModel:
 
 
 class Providers:
-    """One client per provider and base URL, shared by every job of the worker."""
+    """One client per provider, base URL and API key, shared by every job of the worker."""
 
     def __init__(self, settings: Settings, ai: AiSettings) -> None:
         self.settings = settings
