@@ -5,10 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
-import sys
-
-from pydantic import ValidationError
 
 from coachops_runtime.ai.settings import AiSettings
 from coachops_runtime.ai.worker import ReplyPoller
@@ -16,12 +12,10 @@ from coachops_runtime.channels.outbox import ChannelPoller
 from coachops_runtime.channels.settings import ChannelSettings
 from coachops_runtime.kit import metrics
 from coachops_runtime.kit.db import (
-    UnsafeDatabaseRoleError,
     assert_role_is_safe,
     create_engine,
     create_pool,
 )
-from coachops_runtime.kit.logging import configure_logging
 from coachops_runtime.kit.settings import Settings
 from coachops_runtime.knowledge.ingest import KnowledgePoller
 from coachops_runtime.mail.outbox import OutboxPoller
@@ -29,6 +23,7 @@ from coachops_runtime.privacy.worker import PrivacyPoller
 from coachops_runtime.proactive.settings import ProactiveSettings
 from coachops_runtime.proactive.wiring import scheduler as proactive_scheduler
 from coachops_runtime.retention.purge import RetentionPoller
+from coachops_runtime.worker import process
 from coachops_runtime.worker.loop import Poller, run_pollers
 
 log = logging.getLogger("coachops.worker")
@@ -85,26 +80,8 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         log.info("worker stopped")
 
 
-async def _main(settings: Settings) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await run(settings, stop)
-
-
 def main() -> None:
-    try:
-        settings = Settings()
-    except (ValidationError, ValueError) as error:
-        print(f"coachops-worker: invalid settings: {error}", file=sys.stderr)
-        raise SystemExit(2) from error
-    configure_logging(settings.log_level)
-    try:
-        asyncio.run(_main(settings))
-    except UnsafeDatabaseRoleError as error:
-        print(f"coachops-worker: {error}", file=sys.stderr)
-        raise SystemExit(2) from error
+    process.main("coachops-worker", run)
 
 
 if __name__ == "__main__":
