@@ -13,11 +13,14 @@ from coachops_runtime.kit.db import Session
 # LOCKED) until the transaction ends.
 CLAIM = "SELECT creator_id, schedule_id FROM claim_proactive($1, $2)"
 
+# ``time_zone`` is the effective zone: the end user's, else the program's
+# ``spec.proactive.timeZone``, else UTC (timing.zone_of reads an unknown name as UTC).
 _CONTEXT = """
 SELECT s.schedule_id, s.program_id, s.end_user_id, s.kind, s.item, s.due_at, s.occurrence,
        s.occurrence_key, s.basis, s.deferred, s.send_now, s.last_occurrence, s.last_key,
        p.spec, p.deleted_at IS NOT NULL AS program_deleted, c.suspended,
-       n.status AS enrolment, n.enrolled_at, u.time_zone, u.display_name,
+       n.status AS enrolment, n.enrolled_at, u.display_name,
+       coalesce(u.time_zone, p.spec->'proactive'->>'timeZone', 'UTC') AS time_zone,
        g.title AS goal_title, g.target_date, g.status AS goal_status,
        coalesce(i.channel, 'web') AS channel, i.last_inbound_at,
        k.granted, v.conversation_id, coalesce(v.ai_paused, false) AS ai_paused
@@ -244,8 +247,10 @@ class ProactiveRepository:
 _SCHEDULES = """
 SELECT s.schedule_id, s.program_id, s.end_user_id, s.kind, s.item, s.occurrence,
        CASE WHEN s.due_at = '-infinity' THEN NULL ELSE s.due_at END AS due_at,
-       s.deferred, s.send_now, u.time_zone
+       s.deferred, s.send_now,
+       coalesce(u.time_zone, p.spec->'proactive'->>'timeZone', 'UTC') AS time_zone
 FROM proactive_schedules s JOIN end_users u ON u.end_user_id = s.end_user_id
+JOIN programs p ON p.program_id = s.program_id
 """
 _UPCOMING = (
     _SCHEDULES
