@@ -14,6 +14,9 @@ from pydantic.alias_generators import to_camel
 from pydantic.config import JsonDict
 
 from coachops_crds.cron import cron_problem
+from coachops_crds.zones import MAX_LENGTH as ZONE_MAX_LENGTH
+from coachops_crds.zones import NAME_PATTERN as ZONE_PATTERN
+from coachops_crds.zones import time_zone_problem
 
 
 def cel(rule: str, message: str, **extra: str) -> JsonDict:
@@ -710,6 +713,37 @@ class Proactive(CrdModel):
             "local day in this program; the ones over it are skipped and recorded."
         ),
     )
+    time_zone: str | None = Field(
+        None,
+        min_length=1,
+        max_length=ZONE_MAX_LENGTH,
+        description=(
+            "IANA time zone (e.g. Europe/Berlin) for the end users who have none of their "
+            "own: their check-ins, quiet hours, goal follow-ups, local day and the AI "
+            "prompt's local time use it; UTC when unset. An end user's own time zone comes "
+            "first. The runtime's API refuses a name the IANA database does not know; for "
+            "one that reached the cluster the operator sets ScheduleReady False "
+            "(InvalidTimeZone) and does not copy the spec (Synced False, InvalidSpec), so the "
+            "runtime keeps the last valid one. A change applies from the next occurrence."
+        ),
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    f"self.matches('{ZONE_PATTERN}')",
+                    "proactive.timeZone must be an IANA time zone name such as "
+                    "Europe/Berlin or UTC",
+                )
+            ]
+        },
+    )
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        problem = None if value is None else time_zone_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
 
 class Limits(CrdModel):

@@ -1,7 +1,9 @@
-"""ScheduleReady: every check-in's cron expression parses (croniter, five fields).
+"""ScheduleReady: every check-in's cron expression parses (croniter, five fields) and
+``proactive.timeZone``, if set, is a zone the IANA database knows.
 
-The runtime's API refuses a bad expression (the Pydantic model validates it), but
-``kubectl apply`` only checks its length; the operator says what is wrong instead.
+The runtime's API refuses either (the Pydantic model validates them), but ``kubectl
+apply`` only checks a cron's length and a zone name's shape; the operator says what is
+wrong instead.
 """
 
 from __future__ import annotations
@@ -10,13 +12,21 @@ from collections.abc import Mapping
 from typing import Any
 
 from coachops_crds.cron import cron_problem
+from coachops_crds.zones import time_zone_problem
 from coachops_operator import conditions as cond
 from coachops_operator.conditions import Observation
 
 
 def observe(spec: Mapping[str, Any]) -> Observation:
     """ScheduleReady for a program's raw spec."""
-    check_ins = (spec.get("proactive") or {}).get("checkIns") or []
+    proactive = spec.get("proactive") or {}
+    zone = proactive.get("timeZone")
+    problem = None if zone is None else time_zone_problem(str(zone))
+    if problem:
+        return Observation.false(
+            cond.SCHEDULE_READY, "InvalidTimeZone", f"spec.proactive.timeZone: {problem}"
+        )
+    check_ins = proactive.get("checkIns") or []
     for index, check_in in enumerate(check_ins):
         problem = cron_problem(str(check_in.get("cron", "")))
         if problem:
