@@ -72,6 +72,8 @@ async def preview_events(
 ) -> AsyncIterator[tuple[str, Any]]:
     ai = AiSettings()
     persona = prepared.spec.get("persona") or {}
+    # No end user here: the local time is the program's zone for end users without one.
+    proactive = prepared.spec.get("proactive") or {}
     prompt = assemble(
         PromptParts(
             persona=Persona(
@@ -81,7 +83,7 @@ async def preview_events(
                 language=str(persona.get("language", "en")),
             ),
             display_name="",
-            time_zone="UTC",
+            time_zone=str(proactive.get("timeZone") or "UTC"),
             goals=[],
             summary="",
             sources=prepared.sources,

@@ -16,11 +16,12 @@ from coachops_runtime.kit.db import Session
 # ---------------------------------------------------------------- the worker
 
 _CLAIM = "SELECT creator_id, job_id, attempts FROM claim_reply_job($1)"
+# ``time_zone``: the end user's, else the program's spec.proactive.timeZone, else UTC.
 _CONTEXT = """
 SELECT j.job_id, j.creator_id, j.program_id, j.conversation_id, j.end_user_id, j.message_id,
        j.attempts, j.fallback_message_id, j.created_at, m.body AS message, v.ai_paused,
        c.name AS creator_name, p.name AS program_name, p.spec, p.deleted_at, u.display_name,
-       u.time_zone, u.locale,
+       coalesce(u.time_zone, p.spec->'proactive'->>'timeZone', 'UTC') AS time_zone, u.locale,
        extract(epoch FROM clock_timestamp() - j.created_at) * 1000 AS queued_ms,
        coalesce(cm.summary, '') AS summary,
        (SELECT k.ciphertext FROM provider_credentials k

@@ -80,4 +80,7 @@ class EndUserMe(BaseModel):
     end_user_id: uuid.UUID
     program_id: uuid.UUID
     display_name: str
-    time_zone: str
+    time_zone: str | None = Field(
+        description="IANA time zone; null when not set (the program's "
+        "spec.proactive.timeZone applies, else UTC)."
+    )

@@ -49,14 +49,19 @@ class EndUserCreate(BaseModel):
     email: Email | None = None
     external_id: ExternalId | None = Field(None, description="Your system's id for the user.")
     display_name: DisplayName = ""
-    time_zone: TimeZone = "UTC"
+    time_zone: TimeZone | None = Field(
+        None,
+        description="IANA time zone. Left out or null: not set, so the program's "
+        "spec.proactive.timeZone applies (UTC when the program names none).",
+    )
     locale: Locale = "en"
     program_ids: list[uuid.UUID] = Field(default_factory=list, max_length=20)
 
 
 class EndUserUpdate(BaseModel):
-    """Fields to change. ``email`` and ``external_id`` may be set to null to clear them;
-    the others always have a value."""
+    """Fields to change; a field left out keeps its value. ``email``, ``external_id``
+    and ``time_zone`` may be set to null to clear them (a cleared time zone: the
+    program's applies); the others always have a value."""
 
     email: Email | None = None
     external_id: ExternalId | None = None
@@ -68,7 +73,7 @@ class EndUserUpdate(BaseModel):
     def _required_stay_set(self) -> EndUserUpdate:
         cleared = [
             name
-            for name in ("display_name", "time_zone", "locale")
+            for name in ("display_name", "locale")
             if name in self.model_fields_set and getattr(self, name) is None
         ]
         if cleared:
@@ -103,7 +108,10 @@ class EndUserPublic(BaseModel):
     email: str | None
     external_id: str | None
     display_name: str
-    time_zone: str
+    time_zone: str | None = Field(
+        description="IANA time zone; null when not set (the program's "
+        "spec.proactive.timeZone applies, else UTC)."
+    )
     locale: str
     status: Literal["invited", "active"]
     created_at: datetime
