@@ -186,13 +186,17 @@ class World:
         )
 
     async def end_user(
-        self, creator: Creator, program: uuid.UUID, time_zone: str = "UTC", name: str = "Robin"
+        self,
+        creator: Creator,
+        program: uuid.UUID,
+        time_zone: str | None = "UTC",
+        name: str = "Robin",
     ) -> uuid.UUID:
-        response = await self.client.post(
-            "/v1/end-users",
-            json={"program_ids": [str(program)], "display_name": name, "time_zone": time_zone},
-            headers=creator.headers,
-        )
+        """An end user enrolled in ``program``; ``time_zone`` None leaves theirs unset."""
+        body: dict[str, Any] = {"program_ids": [str(program)], "display_name": name}
+        if time_zone is not None:
+            body["time_zone"] = time_zone
+        response = await self.client.post("/v1/end-users", json=body, headers=creator.headers)
         assert response.status_code == 201, response.text
         return uuid.UUID(response.json()["end_user_id"])
 
