@@ -1,6 +1,8 @@
-"""A check-in's cron edited with ``kubectl edit`` reaches the scheduler through the real
-path (apiserver, the operator's copy into PostgreSQL, the program trigger) and moves the
-next occurrence, with no restart of anything."""
+"""A check-in's cron and the program's time zone edited with ``kubectl edit`` reach the
+scheduler through the real path (apiserver, the operator's copy into PostgreSQL, the
+program trigger) and move the next occurrence, with no restart of anything; a time zone
+that is no zone name is refused by the apiserver, an unknown one reported by the
+operator."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from typing import Any
 import asyncpg
 import pytest
 from cryptography.fernet import Fernet
+from kubernetes_asyncio.client.exceptions import ApiException
 
 from coachops_crds import constants as c
 from coachops_devstack.stack import Stack
@@ -29,6 +32,7 @@ from tests.conftest import Cluster, kubectl_path
 from tests.operator_suite.conftest import (
     Kube,
     OperatorProcess,
+    condition,
     crds,
     eventually,
     wait_ready,
@@ -81,7 +85,7 @@ def kubectl_edit(
     )
 
 
-async def test_kubectl_edit_of_the_cron_moves_the_next_occurrence(
+async def test_kubectl_edit_of_the_cron_and_the_zone_moves_the_next_occurrence(
     stack: Stack, cluster: Cluster, operator: OperatorProcess, tmp_path: Path
 ) -> None:
     kube = Kube(cluster)
@@ -96,13 +100,14 @@ async def test_kubectl_edit_of_the_cron_moves_the_next_occurrence(
             proactive={
                 "checkIns": [{"name": "morning", "cron": "0 8 * * *", "content": "template"}],
                 "quietHours": {"start": "00:00", "end": "00:00"},
+                "timeZone": "Asia/Tokyo",
             },
         )
         program = c.program_id(name, "sleep")
         owner = await asyncpg.connect(stack.postgres.owner_dsn)
         try:
 
-            async def stored_cron() -> Any:
+            async def stored_proactive() -> Any:
                 async with owner.transaction():
                     await owner.execute(
                         "SELECT set_config('coachops.tenant_id', $1, true)", str(tenant)
@@ -113,7 +118,11 @@ async def test_kubectl_edit_of_the_cron_moves_the_next_occurrence(
                 if spec is None:
                     return None
                 spec = json.loads(spec) if isinstance(spec, str) else spec
-                return spec["proactive"]["checkIns"][0]["cron"]
+                return spec["proactive"]
+
+            async def stored_cron() -> Any:
+                proactive = await stored_proactive()
+                return None if proactive is None else proactive["checkIns"][0]["cron"]
 
             async def copied() -> bool:
                 return bool(await stored_cron() == "0 8 * * *")
@@ -128,13 +137,20 @@ async def test_kubectl_edit_of_the_cron_moves_the_next_occurrence(
                     " VALUES ($1, 'Robin', 'Europe/Berlin') RETURNING end_user_id",
                     tenant,
                 )
-                await owner.execute(
-                    "INSERT INTO enrolments (creator_id, end_user_id, program_id)"
-                    " VALUES ($1, $2, $3)",
+                # No zone of their own: the program's applies.
+                unset = await owner.fetchval(
+                    "INSERT INTO end_users (creator_id, display_name)"
+                    " VALUES ($1, 'Sam') RETURNING end_user_id",
                     tenant,
-                    user,
-                    program,
                 )
+                for enrolled in (user, unset):
+                    await owner.execute(
+                        "INSERT INTO enrolments (creator_id, end_user_id, program_id)"
+                        " VALUES ($1, $2, $3)",
+                        tenant,
+                        enrolled,
+                        program,
+                    )
 
             settings = Settings(
                 environment="development",
@@ -148,7 +164,7 @@ async def test_kubectl_edit_of_the_cron_moves_the_next_occurrence(
             scheduler = ProactivePoller(pool, proactive, Engine(proactive, None), clock)
             try:
 
-                async def occurrence() -> Any:
+                async def occurrence(of: uuid.UUID = user) -> Any:
                     await scheduler.poll()
                     async with owner.transaction():
                         await owner.execute(
@@ -156,11 +172,12 @@ async def test_kubectl_edit_of_the_cron_moves_the_next_occurrence(
                         )
                         return await owner.fetchval(
                             "SELECT occurrence FROM proactive_schedules WHERE end_user_id = $1",
-                            user,
+                            of,
                         )
 
-                # 08:00 in Berlin (summer time) is 06:00 UTC.
+                # 08:00 in Berlin (summer time) is 06:00 UTC; 08:00 in Tokyo 23:00 UTC.
                 assert await occurrence() == datetime(2026, 6, 1, 6, 0, tzinfo=UTC)
+                assert await occurrence(unset) == datetime(2026, 6, 1, 23, 0, tzinfo=UTC)
                 kubectl_edit(
                     cluster, c.creator_namespace(name), "sleep", "0 8 * * *", "30 6 * * *", tmp_path
                 )
@@ -170,6 +187,66 @@ async def test_kubectl_edit_of_the_cron_moves_the_next_occurrence(
 
                 await eventually(edited, 60)
                 assert await occurrence() == datetime(2026, 6, 1, 4, 30, tzinfo=UTC)
+                assert await occurrence(unset) == datetime(2026, 6, 1, 21, 30, tzinfo=UTC)
+
+                # The program's zone moves the end users without one, and only them.
+                kubectl_edit(
+                    cluster,
+                    c.creator_namespace(name),
+                    "sleep",
+                    "timeZone: Asia/Tokyo",
+                    "timeZone: America/New_York",
+                    tmp_path,
+                )
+
+                async def zone_edited() -> bool:
+                    stored = await stored_proactive() or {}
+                    return bool(stored.get("timeZone") == "America/New_York")
+
+                await eventually(zone_edited, 60)
+                # 06:30 in New York (summer time) is 10:30 UTC.
+                assert await occurrence(unset) == datetime(2026, 6, 1, 10, 30, tzinfo=UTC)
+                assert await occurrence() == datetime(2026, 6, 1, 4, 30, tzinfo=UTC)
+
+                namespace = c.creator_namespace(name)
+                with pytest.raises(ApiException) as refused:
+                    await kube.objects.patch_namespaced_custom_object(
+                        c.GROUP,
+                        c.VERSION,
+                        namespace,
+                        c.PROGRAM_PLURAL,
+                        "sleep",
+                        {"spec": {"proactive": {"timeZone": "not a zone; drop table"}}},
+                        _content_type="application/merge-patch+json",  # type: ignore[call-arg]
+                    )
+                assert refused.value.status == 422
+                assert "must be an IANA time zone name" in str(refused.value.body)
+
+                # Shaped like a zone, unknown to the IANA database: the operator says so
+                # and keeps the copy the runtime schedules by.
+                await kube.objects.patch_namespaced_custom_object(
+                    c.GROUP,
+                    c.VERSION,
+                    namespace,
+                    c.PROGRAM_PLURAL,
+                    "sleep",
+                    {"spec": {"proactive": {"timeZone": "Mars/Olympus"}}},
+                    _content_type="application/merge-patch+json",  # type: ignore[call-arg]
+                )
+
+                async def reported() -> Any:
+                    obj = await kube.program(name, "sleep")
+                    found = condition(obj, "ScheduleReady")
+                    return found if found.get("reason") == "InvalidTimeZone" else None
+
+                schedule_ready = await eventually(reported, 60)
+                assert schedule_ready["status"] == "False"
+                assert "Mars/Olympus" in schedule_ready["message"]
+                assert condition(await kube.program(name, "sleep"), "Synced")["reason"] == (
+                    "InvalidSpec"
+                )
+                assert (await stored_proactive())["timeZone"] == "America/New_York"
+                assert await occurrence(unset) == datetime(2026, 6, 1, 10, 30, tzinfo=UTC)
             finally:
                 await pool.close()
         finally:
