@@ -82,6 +82,8 @@ async def test_message_gets_one_streamed_reply_with_persona_and_citation(
     assert "Robin" in prompt["system"]
     assert "[1] (juniper-routine.md)" in prompt["system"]
     assert "22:15" in prompt["system"]
+    # Neither the end user nor the program names a zone: the local time is UTC's.
+    assert "(UTC)." in prompt["system"]
     assert prompt["tokens"]["knowledge"] > 0
     (usage,) = await coaching.superuser(
         "SELECT prompt_tokens, completion_tokens, model FROM messages WHERE message_id = $1",
@@ -204,7 +206,9 @@ async def test_daily_limit_answers_429_with_a_clear_problem(
 
 async def test_active_goals_are_in_the_prompt(coaching: Coaching, replies: ReplyPoller) -> None:
     creator = await coaching.creator("aigoal")
-    program = await coaching.program(creator, "sleep")
+    # The end user has no zone of her own: the prompt's local time is the program's.
+    spec = {**coaching.spec(), "proactive": {"timeZone": "Asia/Tokyo"}}
+    program = await coaching.program(creator, "sleep", spec)
     me = await coaching.end_user(creator, program)
     goal = await coaching.client.post(
         "/v1/me/goals",
@@ -217,7 +221,9 @@ async def test_active_goals_are_in_the_prompt(coaching: Coaching, replies: Reply
     (job,) = await coaching.superuser(
         "SELECT prompt FROM reply_jobs WHERE message_id = $1", sent["message"]["message_id"]
     )
-    assert "- Sleep seven hours (by 2027-01-31)" in json.loads(job["prompt"])["system"]
+    system = json.loads(job["prompt"])["system"]
+    assert "- Sleep seven hours (by 2027-01-31)" in system
+    assert "(Asia/Tokyo)." in system
 
 
 async def test_crisis_message_gets_the_safety_reply_instead_of_the_model(
