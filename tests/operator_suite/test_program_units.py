@@ -14,7 +14,7 @@ from cryptography.fernet import Fernet
 from pydantic import ValidationError
 
 from coachops_crds.cron import cron_problem
-from coachops_crds.models import CheckIn
+from coachops_crds.models import CheckIn, Proactive
 from coachops_operator import channels, program, program_sweep, schedules
 from coachops_operator import conditions as cond
 from coachops_operator.model_pulls import ModelState, Phase
@@ -62,6 +62,34 @@ def test_schedule_ready_names_the_bad_check_in() -> None:
         schedules.observe({"proactive": {"checkIns": spec["proactive"]["checkIns"][:1]}}).status
         == "True"
     )
+
+
+@pytest.mark.parametrize(
+    ("zone", "says"),
+    [
+        ("Mars/Olympus", "not in the IANA time zone database"),
+        ("utc", "not in the IANA time zone database"),
+        ("../etc/passwd", "not an IANA time zone name"),
+        ("Europe/Berlin ", "not an IANA time zone name"),
+    ],
+)
+def test_an_unknown_program_zone_is_refused_and_reported(zone: str, says: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        Proactive.model_validate({"timeZone": zone})
+    assert says in str(refused.value)
+    found = schedules.observe({"proactive": {"timeZone": zone, "checkIns": []}})
+    assert (found.type, found.status, found.reason) == ("ScheduleReady", "False", "InvalidTimeZone")
+    assert found.message.startswith("spec.proactive.timeZone: ")
+    assert says in found.message
+
+
+@pytest.mark.parametrize(
+    "zone", ["Asia/Tokyo", "UTC", "America/Argentina/Buenos_Aires", "Etc/GMT+5"]
+)
+def test_a_known_program_zone_passes(zone: str) -> None:
+    assert Proactive.model_validate({"timeZone": zone}).time_zone == zone
+    assert schedules.observe({"proactive": {"timeZone": zone}}).status == "True"
+    assert Proactive().time_zone is None  # unset: UTC
 
 
 def test_model_names_without_a_host_come_from_the_platform_registry() -> None:
