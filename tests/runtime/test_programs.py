@@ -122,6 +122,14 @@ async def test_program_lifecycle_through_the_api(
         headers=a.headers,
     )
     assert invalid.status_code == 422
+    unknown_zone = await client.post(
+        "/v1/programs",
+        json={"name": "mars", "spec": {**SPEC, "proactive": {"timeZone": "Mars/Olympus"}}},
+        headers=a.headers,
+    )
+    assert unknown_zone.status_code == 422, unknown_zone.text
+    assert "not in the IANA time zone database" in unknown_zone.text
+    assert await _object(cluster, a_ns, "mars") is None
 
     # No operator runs here: the object is Pending until one observes its generation.
     status = await client.get("/v1/programs/couch-to-5k/status", headers=a.headers)
