@@ -637,8 +637,9 @@ class CheckIn(CrdModel):
         max_length=100,
         description=(
             "Five-field cron expression, e.g. 0 9 * * *, evaluated on each end user's clock "
-            "(their IANA time zone): a time skipped by a spring-forward fires once at the "
-            "first minute after the gap, a time repeated by a fall-back fires once. Parsed "
+            "(their IANA time zone, else proactive.timeZone, else UTC): a time skipped by a "
+            "spring-forward fires once at the first minute after the gap, a time repeated by "
+            "a fall-back fires once. Parsed "
             "by croniter: the runtime's API refuses a bad one and the operator sets "
             "ScheduleReady=False (InvalidSchedule). A change applies from the next "
             "occurrence."
