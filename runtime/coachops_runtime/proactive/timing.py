@@ -24,7 +24,8 @@ HHMM = "%H:%M"
 
 
 def zone_of(name: str) -> ZoneInfo:
-    """The end user's zone; an unknown name (the API validates it) counts as UTC."""
+    """The zone named ``name`` (the effective zone: the end user's, else the program's);
+    an unknown name (the API and the operator refuse one) counts as UTC."""
     try:
         return ZoneInfo(name or "UTC")
     except (ZoneInfoNotFoundError, ValueError):
