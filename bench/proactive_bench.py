@@ -73,7 +73,7 @@ def serve_standins(port: int) -> None:
     asyncio.run(run())
 
 
-async def seed(dsn: str, key: str, creators: int, users: int) -> None:
+async def seed(dsn: str, key: str, creators: int, users: int, *, history: bool) -> None:
     spec = {
         "title": "Bench",
         "persona": {"name": "Coach"},
@@ -131,9 +131,61 @@ async def seed(dsn: str, key: str, creators: int, users: int) -> None:
         )
         log(f"enrolled {users} end users (their schedules by trigger) in"
             f" {time.monotonic() - began:.1f} s")  # fmt: skip
+        if history:
+            began = time.monotonic()
+            await seed_history(conn)
+            log(f"seeded yesterday's history in {time.monotonic() - began:.1f} s")
         await conn.execute("VACUUM ANALYZE")
     finally:
         await conn.close()
+
+
+async def seed_history(conn: asyncpg.Connection) -> None:
+    """A day of history per end user, as yesterday would have left it: their Telegram
+    conversation with a message from them, yesterday's check-in (message, ``sent``
+    decision and its delivered outbox row). Written with triggers off (nothing is queued);
+    the tables then hold what a running platform's do, and the planner's statistics with
+    them."""
+    yesterday = DUE - timedelta(days=1)
+    await conn.execute("SET session_replication_role = replica")
+    await conn.execute(
+        "INSERT INTO conversations (creator_id, program_id, end_user_id, channel, created_at,"
+        " last_message_at) SELECT creator_id, program_id, end_user_id, 'telegram', $1, $2"
+        " FROM channel_identities",
+        yesterday - timedelta(days=1),
+        DUE - timedelta(hours=1),
+    )
+    await conn.execute(
+        "INSERT INTO messages (creator_id, conversation_id, program_id, end_user_id,"
+        " direction, author, kind, body, created_at)"
+        " SELECT creator_id, conversation_id, program_id, end_user_id, d, a, k, b, t"
+        " FROM conversations, (VALUES"
+        " ('out', 'ai', 'check_in', 'Hi, checking in', $1::timestamptz),"
+        " ('in', 'end_user', 'chat', 'All good', $2::timestamptz)) AS v(d, a, k, b, t)",
+        yesterday,
+        DUE - timedelta(hours=1),
+    )
+    await conn.execute(
+        "INSERT INTO channel_outbox (creator_id, program_id, conversation_id, end_user_id,"
+        " message_id, channel, body, state, attempts, parts_sent, next_attempt_at,"
+        " created_at, finished_at)"
+        " SELECT creator_id, program_id, conversation_id, end_user_id, message_id,"
+        " 'telegram', body, 'sent', 1, 1, created_at, created_at, created_at"
+        " FROM messages WHERE direction = 'out'"
+    )
+    await conn.execute(
+        "INSERT INTO proactive_decisions (creator_id, program_id, end_user_id, schedule_id,"
+        " kind, item, occurrence, occurrence_key, outcome, reason, channel, message_id,"
+        " local_day, decided_at)"
+        " SELECT m.creator_id, m.program_id, m.end_user_id, s.schedule_id, 'check_in',"
+        " 'morning', $1, $2, 'sent', 'scheduled', 'telegram', m.message_id, $3, $1"
+        " FROM messages m JOIN proactive_schedules s ON s.program_id = m.program_id"
+        " AND s.end_user_id = m.end_user_id WHERE m.direction = 'out'",
+        yesterday,
+        yesterday.date().isoformat(),
+        yesterday.date(),
+    )
+    await conn.execute("SET session_replication_role = DEFAULT")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -174,6 +226,11 @@ async def main() -> None:
     parser.add_argument("--delivery-concurrency", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=200)
     parser.add_argument("--lanes", type=int, default=4, help="batches per scheduler at once")
+    parser.add_argument(
+        "--first-day",
+        action="store_true",
+        help="no history: empty conversation, message and decision tables at 09:00",
+    )
     args = parser.parse_args()
 
     stack = await start_stack(with_cluster=False)
@@ -183,7 +240,7 @@ async def main() -> None:
         pg = stack.postgres
         log(f"load average before seeding: {os.getloadavg()}")
         began = time.monotonic()
-        await seed(pg.superuser_dsn, key, args.creators, args.users)
+        await seed(pg.superuser_dsn, key, args.creators, args.users, history=not args.first_day)
         log(f"seeded in {time.monotonic() - began:.1f} s")
         settings = Settings(
             environment="development",

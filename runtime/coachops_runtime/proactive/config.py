@@ -10,6 +10,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import time
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -47,33 +48,42 @@ class ProactiveConfig:
         if isinstance(spec, str):
             spec = json.loads(spec)
         spec = spec if isinstance(spec, Mapping) else {}
-        raw = spec.get("proactive")
-        raw = raw if isinstance(raw, Mapping) else {}
-        proactive = Proactive.model_construct(
-            check_ins=_valid(CheckIn, raw.get("checkIns")),
-            inactivity_nudge_hours=_int(raw.get("inactivityNudgeHours"), 0),
-            quiet_hours=(_valid(QuietHours, [raw.get("quietHours") or {}]) or [QuietHours()])[0],
-            max_per_day=_int(raw.get("maxPerDay"), DEFAULT_MAX_PER_DAY),
+        # Parsed once per distinct text: a batch meets the same spec for each end user of
+        # a program, and validating its crons is most of the cost.
+        parts = [spec.get("proactive"), spec.get("channels")]
+        return _parse(json.dumps(parts, sort_keys=True, default=str))
+
+
+@lru_cache(maxsize=1024)
+def _parse(parts: str) -> ProactiveConfig:
+    """``spec.proactive`` and ``spec.channels`` (as JSON text) to their configuration."""
+    raw, channels = json.loads(parts)
+    raw = raw if isinstance(raw, Mapping) else {}
+    proactive = Proactive.model_construct(
+        check_ins=_valid(CheckIn, raw.get("checkIns")),
+        inactivity_nudge_hours=_int(raw.get("inactivityNudgeHours"), 0),
+        quiet_hours=(_valid(QuietHours, [raw.get("quietHours") or {}]) or [QuietHours()])[0],
+        max_per_day=_int(raw.get("maxPerDay"), DEFAULT_MAX_PER_DAY),
+    )
+    check_ins: dict[str, CheckInConfig] = {}
+    for check_in in proactive.check_ins:
+        if check_in.name in check_ins:
+            continue  # names are unique per program; the first one counts
+        check_ins[check_in.name] = CheckInConfig(
+            name=check_in.name,
+            cron=check_in.cron,
+            message=check_in.message,
+            template=check_in.template or DEFAULT_TEMPLATE,
+            content=check_in.content,
         )
-        check_ins: dict[str, CheckInConfig] = {}
-        for check_in in proactive.check_ins:
-            if check_in.name in check_ins:
-                continue  # names are unique per program; the first one counts
-            check_ins[check_in.name] = CheckInConfig(
-                name=check_in.name,
-                cron=check_in.cron,
-                message=check_in.message,
-                template=check_in.template or DEFAULT_TEMPLATE,
-                content=check_in.content,
-            )
-        return cls(
-            check_ins=check_ins,
-            nudge_hours=proactive.inactivity_nudge_hours,
-            quiet_start=_hhmm(proactive.quiet_hours.start, DEFAULT_QUIET[0]),
-            quiet_end=_hhmm(proactive.quiet_hours.end, DEFAULT_QUIET[1]),
-            max_per_day=proactive.max_per_day,
-            whatsapp_template=_whatsapp_template(spec),
-        )
+    return ProactiveConfig(
+        check_ins=check_ins,
+        nudge_hours=proactive.inactivity_nudge_hours,
+        quiet_start=_hhmm(proactive.quiet_hours.start, DEFAULT_QUIET[0]),
+        quiet_end=_hhmm(proactive.quiet_hours.end, DEFAULT_QUIET[1]),
+        max_per_day=proactive.max_per_day,
+        whatsapp_template=_whatsapp_template(channels),
+    )
 
 
 def _valid(model: type[M], entries: Any) -> list[M]:
@@ -100,10 +110,9 @@ def _hhmm(value: str, default: time) -> time:
         return default
 
 
-def _whatsapp_template(spec: Mapping[str, Any]) -> bool:
+def _whatsapp_template(channels: Any) -> bool:
     """Whether the WhatsApp channel names a template (the outbox's way out of the
     24-hour window)."""
-    channels = spec.get("channels")
     for entry in channels if isinstance(channels, list) else ():
         if isinstance(entry, Mapping) and entry.get("type") == "whatsapp":
             template = entry.get("template")

@@ -1,15 +1,14 @@
 """What happens to one claimed schedule: plan its occurrence, or meet it with the rules
-and send, defer or skip it, then plan the next one. Every step is a write in the claiming
-transaction, so a scheduler that dies leaves the schedule as it was and the next claim
-starts again; a send is the message row (whose trigger queues the channel delivery) and a
-decision row with the send's idempotency key, committed together with the schedule's
-advance, so it happens once.
+and send, defer or skip it, then plan the next one. Every step is a write gathered in the
+repository's ``writes`` and flushed in the claiming transaction, so a scheduler that dies
+leaves the schedule as it was and the next claim starts again; a send is the message row
+(whose trigger queues the channel delivery) and a decision row with the send's
+idempotency key, committed together with the schedule's advance, so it happens once.
 """
 
 from __future__ import annotations
 
 import logging
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,6 +26,7 @@ from coachops_runtime.proactive.targets import (
     Target,
 )
 from coachops_runtime.proactive.timing import local_date, zone_of
+from coachops_runtime.proactive.writes import Decision, Send
 
 log = logging.getLogger("coachops.worker.proactive")
 
@@ -79,7 +79,7 @@ class Engine:
         last: datetime | None = row["last_occurrence"]
         return now if last is None else max(last, now - REPLAN_GRACE)
 
-    async def _plan(
+    def _plan(
         self, repo: ProactiveRepository, row: Any, target: Target, now: datetime
     ) -> Occurrence | None:
         """The pending occurrence, planned anew when there is none or its basis changed."""
@@ -88,17 +88,16 @@ class Engine:
             if not row["send_now"] and row["due_at"] < kept.at:
                 # Woken early by a trigger (-infinity) with nothing changed: back to its
                 # time (a deferral's due time lies after its occurrence and stays).
-                await repo.plan(row["schedule_id"], kept.at, kept.key, kept.at, target.basis())
+                repo.writes.plan(row, kept.at, kept.key, kept.at, target.basis())
             return kept
         occurrence = target.next(self._replan_after(row, now))
         if occurrence is None:
-            await repo.plan(row["schedule_id"], None, None, now + self.recheck, target.basis())
+            repo.writes.plan(row, None, None, now + self.recheck, target.basis())
         else:
-            due = occurrence.at
-            await repo.plan(row["schedule_id"], occurrence.at, occurrence.key, due, target.basis())
+            repo.writes.plan(row, occurrence.at, occurrence.key, occurrence.at, target.basis())
         return occurrence
 
-    async def _advance(
+    def _advance(
         self,
         repo: ProactiveRepository,
         row: Any,
@@ -112,11 +111,11 @@ class Engine:
         if isinstance(target, NudgeTarget):
             following = None  # one per silence: the next is planned when it ends
         if following is None and isinstance(target, GoalTarget):
-            await repo.delete(row["schedule_id"])
+            repo.writes.delete(row)
             return
         due = now + self.recheck if following is None else following.at
-        await repo.advance(
-            row["schedule_id"],
+        repo.writes.advance(
+            row,
             None if following is None else following.at,
             None if following is None else following.key,
             due,
@@ -133,10 +132,10 @@ class Engine:
         zone = zone_of(row["time_zone"])
         if target is None:
             if row["enrolment"] in (None, "left") and row["occurrence"] is not None:
-                await self._record(repo, row, _pending(row), "skipped", "unenrolled", now)
-            await repo.delete(row["schedule_id"])
+                self._record(repo, row, _pending(row), "skipped", "unenrolled", now)
+            repo.writes.delete(row)
             return "removed"
-        occurrence = await self._plan(repo, row, target, now)
+        occurrence = self._plan(repo, row, target, now)
         if occurrence is None or (occurrence.at > now and not row["send_now"]):
             return "planned"
         due_at: datetime = row["due_at"] if row["occurrence"] is not None else occurrence.at
@@ -161,12 +160,12 @@ class Engine:
         )
         if verdict.outcome == "deferred" and verdict.until is not None:
             if not row["deferred"]:
-                await self._record(repo, row, occurrence, "deferred", verdict.reason, now)
-            await repo.defer(row["schedule_id"], verdict.until)
+                self._record(repo, row, occurrence, "deferred", verdict.reason, now)
+            repo.writes.defer(row, verdict.until)
             return "deferred"
         if verdict.outcome == "skipped":
-            await self._record(repo, row, occurrence, "skipped", verdict.reason, now)
-            await self._advance(repo, row, target, occurrence, now)
+            self._record(repo, row, occurrence, "skipped", verdict.reason, now)
+            self._advance(repo, row, target, occurrence, now)
             return verdict.reason
         # The caller holds the end user's lock (scheduler.py), so two schedulers cannot
         # both pass maxPerDay; this statement's snapshot is taken after it.
@@ -177,11 +176,11 @@ class Engine:
         elif not row["send_now"] and today >= config.max_per_day:
             reason = "max_per_day"
         if reason in ("already_sent", "max_per_day"):
-            await self._record(repo, row, occurrence, "skipped", reason, now)
-            await self._advance(repo, row, target, occurrence, now)
+            self._record(repo, row, occurrence, "skipped", reason, now)
+            self._advance(repo, row, target, occurrence, now)
             return reason
         await self._send(repo, row, target, occurrence, reason, now)
-        await self._advance(repo, row, target, occurrence, now)
+        self._advance(repo, row, target, occurrence, now)
         return "sent"
 
     async def _send(
@@ -197,9 +196,8 @@ class Engine:
             text = target.template(occurrence, row["display_name"])
         else:
             text = (await self.writer.write(repo, row, target, occurrence, now)).text
-        conversation = row["conversation_id"] or await repo.open_conversation(row, now)
-        sent = (conversation, target.message_kind, text)
-        await self._record(repo, row, occurrence, "sent", reason, now, sent)
+        decision = _decision(row, occurrence, "sent", reason, now)
+        repo.writes.send(Send(decision, row["conversation_id"], target.message_kind, text))
         log.info(
             "proactive message sent",
             extra={
@@ -209,7 +207,7 @@ class Engine:
             },
         )
 
-    async def _record(
+    def _record(
         self,
         repo: ProactiveRepository,
         row: Any,
@@ -217,18 +215,8 @@ class Engine:
         outcome: str,
         reason: str,
         now: datetime,
-        sent: tuple[uuid.UUID, str, str] | None = None,
     ) -> None:
-        await repo.decision(
-            row,
-            occurrence=None if occurrence is None else occurrence.at,
-            key="" if occurrence is None else occurrence.key,
-            outcome=outcome,
-            reason=reason,
-            day=local_date(now, zone_of(row["time_zone"])),
-            now=now,
-            sent=sent,
-        )
+        repo.writes.decide(_decision(row, occurrence, outcome, reason, now))
 
     # ------------------------------------------------------------------ the creator's
 
@@ -238,7 +226,7 @@ class Engine:
         """The schedule's next occurrence, planned if need be; None when it has none (its
         item is gone, or a nudge waits for a new silence)."""
         target = await self.target(repo, row)
-        return None if target is None else await self._plan(repo, row, target, now)
+        return None if target is None else self._plan(repo, row, target, now)
 
     async def skip(self, repo: ProactiveRepository, row: Any, now: datetime) -> bool:
         """Skip the schedule's next occurrence (recorded as ``creator_skipped``); False when
@@ -246,12 +234,31 @@ class Engine:
         target = await self.target(repo, row)
         if target is None:
             return False
-        occurrence = await self._plan(repo, row, target, now)
+        occurrence = self._plan(repo, row, target, now)
         if occurrence is None:
             return False
-        await self._record(repo, row, occurrence, "skipped", "creator_skipped", now)
-        await self._advance(repo, row, target, occurrence, now)
+        self._record(repo, row, occurrence, "skipped", "creator_skipped", now)
+        self._advance(repo, row, target, occurrence, now)
         return True
+
+
+def _decision(
+    row: Any, occurrence: Occurrence | None, outcome: str, reason: str, now: datetime
+) -> Decision:
+    return Decision(
+        program_id=row["program_id"],
+        end_user_id=row["end_user_id"],
+        schedule_id=row["schedule_id"],
+        kind=row["kind"],
+        item=row["item"],
+        occurrence=None if occurrence is None else occurrence.at,
+        occurrence_key="" if occurrence is None else occurrence.key,
+        outcome=outcome,
+        reason=reason,
+        channel=row["channel"],
+        local_day=local_date(now, zone_of(row["time_zone"])),
+        decided_at=now,
+    )
 
 
 def _pending(row: Any) -> Occurrence:

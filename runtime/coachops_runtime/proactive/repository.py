@@ -8,6 +8,7 @@ from datetime import date, datetime
 from typing import Any
 
 from coachops_runtime.kit.db import Session
+from coachops_runtime.proactive.writes import SendKey, Writes
 
 # SECURITY DEFINER (migration 0010): a batch of due schedules of any tenant, locked (SKIP
 # LOCKED) until the transaction ends.
@@ -56,22 +57,10 @@ CROSS JOIN LATERAL (
 ) m
 WHERE v.program_id = $1 AND v.end_user_id = $2
 """
-_PLAN = """
-UPDATE proactive_schedules SET occurrence = $2, occurrence_key = $3, due_at = $4, basis = $5,
-    deferred = false
-WHERE schedule_id = $1
-"""
-_ADVANCE = """
-UPDATE proactive_schedules SET occurrence = $2, occurrence_key = $3, due_at = $4, basis = $5,
-    last_occurrence = $6, last_key = $7, deferred = false, send_now = false
-WHERE schedule_id = $1
-"""
-_DEFER = "UPDATE proactive_schedules SET due_at = $2, deferred = true WHERE schedule_id = $1"
 _SEND_NOW = """
 UPDATE proactive_schedules SET send_now = true, due_at = $2 WHERE schedule_id = $1
 RETURNING schedule_id
 """
-_DELETE = "DELETE FROM proactive_schedules WHERE schedule_id = $1"
 _LOCK_END_USERS = "SELECT proactive_lock_end_users($1::uuid[], $2::uuid[])"
 # After the end user's lock, in a statement of its own (a snapshot that sees what a
 # concurrent scheduler committed before it released the lock).
@@ -84,42 +73,35 @@ SELECT EXISTS (
         WHERE end_user_id = $2 AND program_id = $1 AND local_day = $6
           AND outcome = 'sent') AS sent_today
 """
-_OPEN_CONVERSATION = """
-INSERT INTO conversations (creator_id, program_id, end_user_id, channel, created_at,
-    last_message_at)
-VALUES ($1, $2, $3, $4, $5, $5)
-ON CONFLICT (program_id, end_user_id, channel) DO UPDATE SET channel = EXCLUDED.channel
-RETURNING conversation_id
-"""
-_DECISION = """
-INSERT INTO proactive_decisions (creator_id, program_id, end_user_id, schedule_id, kind, item,
-    occurrence, occurrence_key, outcome, reason, channel, message_id, local_day, decided_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-"""
-# The message (its trigger queues the channel delivery), the conversation's touch and the
-# decision in one statement.
-_SEND = """
-WITH touch AS (
-  UPDATE conversations SET last_message_at = greatest(last_message_at, $13)
-  WHERE conversation_id = $14
-), m AS (
-  INSERT INTO messages (creator_id, conversation_id, program_id, end_user_id, direction,
-      author, kind, body, created_at)
-  VALUES ($1, $14, $2, $3, 'out', 'ai', $15, $16, $13)
-  RETURNING message_id
-)
-INSERT INTO proactive_decisions (creator_id, program_id, end_user_id, schedule_id, kind, item,
-    occurrence, occurrence_key, outcome, reason, channel, message_id, local_day, decided_at)
-SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, m.message_id, $12, $13 FROM m
-RETURNING message_id
+# The same for a batch's schedules at once (``prefetch_send_checks``), before handling.
+_SENT_SO_FAR = """
+SELECT t.program_id, t.end_user_id, t.kind, t.item, t.occurrence_key, t.local_day,
+       EXISTS (
+         SELECT FROM proactive_decisions d
+         WHERE d.program_id = t.program_id AND d.end_user_id = t.end_user_id
+           AND d.kind = t.kind AND d.item = t.item AND d.occurrence_key = t.occurrence_key
+           AND d.outcome = 'sent') AS already_sent,
+       (SELECT count(*) FROM proactive_decisions d
+        WHERE d.end_user_id = t.end_user_id AND d.program_id = t.program_id
+          AND d.local_day = t.local_day AND d.outcome = 'sent') AS sent_today
+FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::date[])
+     AS t(program_id, end_user_id, kind, item, occurrence_key, local_day)
 """
 _SUMMARY = "SELECT summary FROM conversation_memory WHERE conversation_id = $1"
 
 
 class ProactiveRepository:
+    """Reads under the tenant, and the writes of the schedules handled (``writes``),
+    which ``flush`` sends."""
+
     def __init__(self, session: Session, creator_id: uuid.UUID) -> None:
         self.session = session
         self.creator_id = creator_id
+        self.writes = Writes(creator_id)
+        self.sent_so_far: dict[SendKey, tuple[bool, int]] = {}
+
+    async def flush(self) -> None:
+        await self.writes.flush(self.session)
 
     async def context(self, ids: list[int], *, wait: bool = False) -> list[Any]:
         return await self.session.all(CONTEXT_WAIT if wait else CONTEXT_SKIP_LOCKED, ids)
@@ -127,121 +109,38 @@ class ProactiveRepository:
     async def last_inbound(self, program_id: uuid.UUID, end_user_id: uuid.UUID) -> Any:
         return await self.session.scalar(_LAST_INBOUND, program_id, end_user_id)
 
-    async def plan(
-        self, schedule_id: int, at: datetime | None, key: str | None, due: datetime, basis: str
-    ) -> None:
-        await self.session.execute(_PLAN, schedule_id, at, key, due, basis)
-
-    async def advance(
-        self,
-        schedule_id: int,
-        at: datetime | None,
-        key: str | None,
-        due: datetime,
-        basis: str,
-        last_at: datetime,
-        last_key: str,
-    ) -> None:
-        await self.session.execute(_ADVANCE, schedule_id, at, key, due, basis, last_at, last_key)
-
-    async def defer(self, schedule_id: int, until: datetime) -> None:
-        await self.session.execute(_DEFER, schedule_id, until)
-
     async def send_now(self, schedule_id: int, now: datetime) -> bool:
         return await self.session.scalar(_SEND_NOW, schedule_id, now) is not None
-
-    async def delete(self, schedule_id: int) -> None:
-        await self.session.execute(_DELETE, schedule_id)
 
     async def lock_end_users(self, rows: list[Any]) -> None:
         """Lock the end users of ``rows`` (per program) until the transaction ends."""
         programs = [row["program_id"] for row in rows]
         await self.session.execute(_LOCK_END_USERS, programs, [r["end_user_id"] for r in rows])
 
-    async def send_check(self, row: Any, key: str, day: date) -> tuple[bool, int]:
-        """Whether this occurrence's key was sent, and how many were sent on ``day``."""
-        found: Any = await self.session.one_or_none(
-            _SEND_CHECK,
-            row["program_id"],
-            row["end_user_id"],
-            row["kind"],
-            row["item"],
-            key,
-            day,
-        )
-        return bool(found["already_sent"]), int(found["sent_today"])
+    async def prefetch_send_checks(self, keys: list[SendKey]) -> None:
+        """Answer the send checks of ``keys`` in one statement, for ``send_check`` to use
+        (after the end users' lock, like the check itself). Only for one pass that
+        flushes at its end: the answers do not see a flush."""
+        found = await self.session.all(_SENT_SO_FAR, *[[k[i] for k in keys] for i in range(6)])
+        self.sent_so_far = {tuple(r[:6]): (r["already_sent"], r["sent_today"]) for r in found}
 
-    async def open_conversation(self, row: Any, now: datetime) -> uuid.UUID:
-        found: uuid.UUID = await self.session.scalar(
-            _OPEN_CONVERSATION,
-            self.creator_id,
-            row["program_id"],
-            row["end_user_id"],
-            row["channel"],
-            now,
-        )
-        return found
+    async def send_check(self, row: Any, key: str, day: date) -> tuple[bool, int]:
+        """Whether this occurrence's key was sent, and how many were sent on ``day``,
+        counting the sends gathered and not flushed yet."""
+        program_id, end_user_id = row["program_id"], row["end_user_id"]
+        asked: SendKey = (program_id, end_user_id, row["kind"], row["item"], key, day)
+        answer = self.sent_so_far.get(asked)
+        if answer is None:
+            found: Any = await self.session.one_or_none(_SEND_CHECK, *asked)
+            answer = (bool(found["already_sent"]), int(found["sent_today"]))
+        already, today = self.writes.sent(asked)
+        return answer[0] or already, answer[1] + today
 
     async def summary(self, conversation_id: uuid.UUID | None) -> str:
         if conversation_id is None:
             return ""
         found = await self.session.scalar(_SUMMARY, conversation_id)
         return str(found or "")
-
-    async def decision(
-        self,
-        row: Any,
-        *,
-        occurrence: datetime | None,
-        key: str,
-        outcome: str,
-        reason: str,
-        day: date,
-        now: datetime,
-        sent: tuple[uuid.UUID, str, str] | None = None,
-    ) -> int | None:
-        """Record a decision; with ``sent`` (conversation, message kind, body) the message
-        too, whose id is returned."""
-        if sent is not None:
-            conversation, kind, body = sent
-            found: int = await self.session.scalar(
-                _SEND,
-                self.creator_id,
-                row["program_id"],
-                row["end_user_id"],
-                row["schedule_id"],
-                row["kind"],
-                row["item"],
-                occurrence,
-                key,
-                outcome,
-                reason,
-                row["channel"],
-                day,
-                now,
-                conversation,
-                kind,
-                body,
-            )
-            return found
-        await self.session.execute(
-            _DECISION,
-            self.creator_id,
-            row["program_id"],
-            row["end_user_id"],
-            row["schedule_id"],
-            row["kind"],
-            row["item"],
-            occurrence,
-            key,
-            outcome,
-            reason,
-            row["channel"],
-            None,
-            day,
-            now,
-        )
-        return None
 
 
 _SCHEDULES = """

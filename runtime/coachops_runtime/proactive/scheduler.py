@@ -27,6 +27,8 @@ from coachops_runtime.proactive.clock import Clock
 from coachops_runtime.proactive.engine import Engine
 from coachops_runtime.proactive.repository import CLAIM, ProactiveRepository
 from coachops_runtime.proactive.settings import ProactiveSettings
+from coachops_runtime.proactive.timing import local_date, zone_of
+from coachops_runtime.proactive.writes import SendKey
 from coachops_runtime.worker.claims import claim_by_tenant
 
 log = logging.getLogger("coachops.worker.proactive")
@@ -114,6 +116,9 @@ class ProactivePoller:
             repo = ProactiveRepository(session, creator_id)
             rows = await repo.context(claimed[creator_id])
             await repo.lock_end_users(rows)
+            if not careful:
+                now = self.clock.now()
+                await repo.prefetch_send_checks([_send_key(row, now) for row in rows])
             for row in sorted(rows, key=lambda r: (r["end_user_id"], r["program_id"])):
                 now = self.clock.now()
                 if careful:
@@ -124,13 +129,16 @@ class ProactivePoller:
                 due = row["due_at"]
                 late = (now - due).total_seconds() if due and due.tzinfo else None
                 results.append((row["kind"], outcome, late))
+            await repo.flush()
 
     async def _one(
         self, session: Session, repo: ProactiveRepository, row: Any, now: datetime
     ) -> str:
         try:
             async with session.savepoint():
-                return await self.engine.handle(repo, row, now)
+                outcome = await self.engine.handle(repo, row, now)
+                await repo.flush()
+                return outcome
         except HANDLED_ERRORS as error:
             # The schedule's own fault (a row or spec the engine cannot read); a lost
             # connection is not caught here and ends the batch.
@@ -138,5 +146,15 @@ class ProactivePoller:
                 "proactive schedule failed; looked at again later",
                 extra={"schedule_id": row["schedule_id"], "error": type(error).__name__},
             )
-            await repo.defer(row["schedule_id"], self.clock.now() + RETRY_FAILED)
+            repo.writes.clear()
+            repo.writes.defer(row, self.clock.now() + RETRY_FAILED)
+            await repo.flush()
             return "failed"
+
+
+def _send_key(row: Any, now: datetime) -> SendKey:
+    """The send check a planned row will ask when it is due now (a row that asks another,
+    e.g. one planned in this pass, is checked on its own)."""
+    day = local_date(now, zone_of(row["time_zone"]))
+    key = row["occurrence_key"] or ""
+    return (row["program_id"], row["end_user_id"], row["kind"], row["item"], key, day)

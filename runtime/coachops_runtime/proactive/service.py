@@ -76,6 +76,7 @@ async def skip(context: CreatorContext, proactive: Proactive, schedule_id: int) 
     engine = Engine(proactive.settings, None)
     if not await engine.skip(repo, row, proactive.clock.now()):
         raise Conflict("this schedule has no next occurrence to skip")
+    await repo.flush()
     return await _one(context, schedule_id)
 
 
@@ -87,5 +88,6 @@ async def send_now(context: CreatorContext, proactive: Proactive, schedule_id: i
     now = proactive.clock.now()
     if await engine.upcoming(repo, row, now) is None:
         raise Conflict("this schedule has nothing left to send")
+    await repo.flush()  # the occurrence planned, then marked (its due time is now)
     await repo.send_now(schedule_id, now)
     return await _one(context, schedule_id)
