@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -101,10 +102,13 @@ async def runtime_process(
 def schemathesis(base: str, token: str, report: Path, *extra: str) -> None:
     """``st run`` with the hooks of tests/runtime/hostile_input.py: besides what fits the
     document, requests carry NUL, unpaired surrogates and hostile cursors."""
+    report.mkdir(parents=True, exist_ok=True)
     for _attempt in range(2):
         result = subprocess.run(
             [
                 str(Path(sys.executable).parent / "st"),
+                "--config-file",
+                str(Path(__file__).parent / "schemathesis.toml"),
                 "run",
                 f"{base}/openapi.json",
                 "--header",
@@ -141,7 +145,7 @@ def schemathesis(base: str, token: str, report: Path, *extra: str) -> None:
             text=True,
             timeout=900,
             check=False,
-            cwd=report.parent,  # schemathesis keeps a cache directory in its working directory
+            cwd=report,  # st keeps a cache directory in its working directory: one per run
         )
         # The tool crashing before it printed anything (a traceback of its own, nothing
         # tested) is not a finding about the runtime: run it once more. (Runs throttled
@@ -171,14 +175,27 @@ async def test_schemathesis_finds_no_5xx_and_no_schema_violation(
             headers=creator.headers,
         )
         end_user_token = issued.json()["access_token"]
-    # Creator routes with a creator token, end-user routes with an end-user token.
-    schemathesis(
-        runtime_process, creator.token, tmp_path / "creator", "--exclude-path-regex", "^/v1/me"
+    # Creator routes with a creator token, end-user routes with an end-user token: two st
+    # runs at once (the end-user run mostly waits on reply streams, the creator run on the
+    # runtime), each with its own report; both finish before either failure is raised.
+    halves = await asyncio.gather(
+        asyncio.to_thread(
+            schemathesis,
+            runtime_process,
+            creator.token,
+            tmp_path / "creator",
+            "--exclude-path-regex",
+            "^/v1/me",
+        ),
+        asyncio.to_thread(
+            schemathesis,
+            runtime_process,
+            end_user_token,
+            tmp_path / "end-user",
+            "--include-path-regex",
+            "^/v1/me",
+        ),
+        return_exceptions=True,
     )
-    schemathesis(
-        runtime_process,
-        end_user_token,
-        tmp_path / "end-user",
-        "--include-path-regex",
-        "^/v1/me",
-    )
+    failures = [half for half in halves if isinstance(half, BaseException)]
+    assert not failures, "\n\n".join(f"{type(f).__name__}: {f}" for f in failures)
