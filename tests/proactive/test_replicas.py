@@ -1,7 +1,7 @@
 """Three scheduler processes (``python -m coachops_runtime.proactive``) on one scaled clock
-live through four simulated days (a DST change among them) while one of them at a time is
-SIGKILLed at random moments and restarted: every end user gets exactly one check-in per
-local day, counted from what the Telegram stand-in received."""
+live through a simulated week (a DST change in it) for 500 end users, while each of them
+is SIGKILLed at random moments and restarted at once: every end user gets exactly one
+check-in per local day, counted from what the Telegram stand-in received."""
 
 from __future__ import annotations
 
@@ -28,12 +28,12 @@ from tests.mail.conftest import worker_env
 from tests.proactive.conftest import World
 
 ZONES = ["Asia/Tokyo", "Europe/Berlin", "America/New_York"]
-USERS_PER_CREATOR = 50
-CREATORS = 3
-SIMULATED = timedelta(days=3)
-REAL_SECONDS = 30.0
+USERS_PER_CREATOR = 100
+CREATORS = 5
+SIMULATED = timedelta(days=7)
+REAL_SECONDS = 35.0
 SPEED = SIMULATED.total_seconds() / REAL_SECONDS
-KILLS = 10
+KILLS_PER_REPLICA = 6
 START = datetime(2026, 10, 23, 23, 30, tzinfo=UTC)  # Berlin leaves summer time on the 25th
 
 
@@ -52,40 +52,44 @@ async def _populate(world: World) -> dict[uuid.UUID, tuple[str, ZoneInfo]]:
             },
         )
         await world.wire_telegram(creator, program)
+        zones = [ZONES[n % len(ZONES)] for n in range(USERS_PER_CREATOR)]
+        chats = [str(chat + n) for n in range(USERS_PER_CREATOR)]
+        chat += USERS_PER_CREATOR
         conn = await asyncpg.connect(world.database.owner_dsn)
         try:
             async with conn.transaction():
                 await conn.execute(
                     "SELECT set_config('coachops.tenant_id', $1, true)", str(creator.creator_id)
                 )
-                for n in range(USERS_PER_CREATOR):
-                    zone = ZONES[n % len(ZONES)]
-                    user = await conn.fetchval(
-                        "INSERT INTO end_users (creator_id, display_name, time_zone, status)"
-                        " VALUES ($1, $2, $3, 'active') RETURNING end_user_id",
-                        creator.creator_id,
-                        f"user{n}",
-                        zone,
-                    )
-                    chat += 1
-                    await conn.execute(
-                        "INSERT INTO enrolments (creator_id, end_user_id, program_id)"
-                        " VALUES ($1, $2, $3)",
-                        creator.creator_id,
-                        user,
-                        program,
-                    )
-                    await conn.execute(
-                        "INSERT INTO channel_identities (creator_id, program_id, channel,"
-                        " external_id, end_user_id, address, last_inbound_at)"
-                        " VALUES ($1, $2, 'telegram', $3, $4, $3, $5)",
-                        creator.creator_id,
-                        program,
-                        str(chat),
-                        user,
-                        START,
-                    )
-                    users[user] = (str(chat), ZoneInfo(zone))
+                created = await conn.fetch(
+                    "INSERT INTO end_users (creator_id, display_name, time_zone, status)"
+                    " SELECT $1, 'user' || n, z, 'active'"
+                    " FROM unnest($2::text[]) WITH ORDINALITY AS t(z, n)"
+                    " RETURNING end_user_id, time_zone",
+                    creator.creator_id,
+                    zones,
+                )
+                ids = [row["end_user_id"] for row in created]
+                await conn.execute(
+                    "INSERT INTO enrolments (creator_id, end_user_id, program_id)"
+                    " SELECT $1, u, $2 FROM unnest($3::uuid[]) AS u",
+                    creator.creator_id,
+                    program,
+                    ids,
+                )
+                await conn.execute(
+                    "INSERT INTO channel_identities (creator_id, program_id, channel,"
+                    " external_id, end_user_id, address, last_inbound_at)"
+                    " SELECT $1, $2, 'telegram', c, u, c, $5"
+                    " FROM unnest($3::text[], $4::uuid[]) AS t(c, u)",
+                    creator.creator_id,
+                    program,
+                    chats,
+                    ids,
+                    START,
+                )
+                for row, external in zip(created, chats, strict=True):
+                    users[row["end_user_id"]] = (external, ZoneInfo(row["time_zone"]))
         finally:
             await conn.close()
     return users
@@ -130,15 +134,17 @@ async def test_replicas_killed_at_random_lose_and_duplicate_nothing(
         return process
 
     rng = random.Random(16)
-    # Kill times drawn in advance over the simulated days; each kills one replica at
-    # random (working, or still starting after an earlier kill) and restarts it at once.
-    moments = sorted(rng.uniform(1.0, REAL_SECONDS - 2.0) for _ in range(KILLS))
+    # Kill times drawn in advance over the simulated week, the same number for each
+    # replica, in random order; each kill finds its replica working, idle or still starting
+    # after an earlier kill, and restarts it at once.
+    victims = [i for i in range(3) for _ in range(KILLS_PER_REPLICA)]
+    rng.shuffle(victims)
+    moments = sorted(rng.uniform(1.0, REAL_SECONDS - 2.0) for _ in victims)
     killed_working = 0
     try:
         replicas = list(await asyncio.gather(*(start(i) for i in range(3))))
-        for moment in moments:
+        for moment, victim in zip(moments, victims, strict=True):
             await asyncio.sleep(max(0.0, epoch + moment - time.time()))
-            victim = rng.randrange(3)
             log = replicas[victim].log_path.read_text(errors="replace")
             killed_working += "proactive message sent" in log
             replicas[victim].kill()
@@ -157,6 +163,12 @@ async def test_replicas_killed_at_random_lose_and_duplicate_nothing(
         pass
     await world.deliver(seconds=120)
 
+    sent_keys: dict[uuid.UUID, Counter[str]] = {user: Counter() for user in users}
+    for row in await world.rows(
+        "SELECT end_user_id, occurrence_key FROM proactive_decisions WHERE outcome = 'sent'"
+    ):
+        sent_keys[row["end_user_id"]][row["occurrence_key"]] += 1
+    received_by = Counter(r.to for r in world.standins.sent("telegram"))
     duplicates = missed = 0
     for user, (chat, zone) in users.items():
         expected = set()
@@ -165,15 +177,8 @@ async def test_replicas_killed_at_random_lose_and_duplicate_nothing(
             if at > START:
                 expected.add(day.isoformat())
             day += timedelta(days=1)
-        received = len(world.received(chat))
-        keys = Counter(
-            row["occurrence_key"]
-            for row in await world.rows(
-                "SELECT occurrence_key FROM proactive_decisions"
-                " WHERE end_user_id = $1 AND outcome = 'sent'",
-                user,
-            )
-        )
+        received = received_by[chat]
+        keys = sent_keys[user]
         duplicates += max(0, received - len(expected)) + sum(n - 1 for n in keys.values())
         missed += len(expected - set(keys)) + max(0, len(expected) - received)
     outcomes = await world.rows(
@@ -182,5 +187,5 @@ async def test_replicas_killed_at_random_lose_and_duplicate_nothing(
     due = await world.rows("SELECT count(*) AS n FROM channel_due")
     summary = ([tuple(r) for r in outcomes], due[0]["n"], end, killed_working)
     assert (duplicates, missed) == (0, 0), summary
-    total = sum(len(world.received(chat)) for chat, _ in users.values())
-    assert total >= len(users) * 3  # at least three local mornings each
+    total = sum(received_by[chat] for chat, _ in users.values())
+    assert total >= len(users) * 6  # at least six local mornings each
