@@ -331,7 +331,9 @@ async def main() -> None:
             try:
                 while True:
                     sent = await watcher.fetchval(
-                        "SELECT count(*) FROM proactive_decisions WHERE outcome = 'sent'"
+                        "SELECT count(*) FROM proactive_decisions"
+                        " WHERE outcome = 'sent' AND decided_at >= $1",
+                        DUE,
                     )
                     if sent >= total:
                         enqueue["seconds"] = time.monotonic() - due_began
@@ -363,9 +365,18 @@ async def main() -> None:
         due_pg = cpu_seconds_of_tree(postmaster) - due_pg
         due_load = os.getloadavg()
         rss = [peak_rss_mb(p.pid) for p in schedulers]
-        states = dict(await conn.fetch("SELECT state, count(*) FROM channel_outbox GROUP BY state"))
+        states = dict(
+            await conn.fetch(
+                "SELECT state, count(*) FROM channel_outbox WHERE created_at >= $1 GROUP BY 1",
+                DUE,
+            )
+        )
         reasons = dict(
-            await conn.fetch("SELECT reason, count(*) FROM proactive_decisions GROUP BY reason")
+            await conn.fetch(
+                "SELECT reason, count(*) FROM proactive_decisions WHERE decided_at >= $1"
+                " GROUP BY 1",
+                DUE,
+            )
         )
         await outbox.close()
         await pool.close()
