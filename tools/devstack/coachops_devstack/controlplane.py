@@ -207,6 +207,16 @@ class ControlPlane:
 
         self.timings["kube-controller-manager"] = await kcm.wait_ready(healthy, timeout=60)
 
+    async def restart_controller_manager(self) -> None:
+        """Start kube-controller-manager again. Its quota controller looks for new resource
+        types only every 30 s, and a ResourceQuota it synced before it knew one (a CRD
+        installed after it started) waits for the next full resync to count that kind;
+        one started after the CRDs counts them from the start."""
+        old = next(p for p in self.processes if p.name == "kube-controller-manager")
+        old.stop()
+        self.processes.remove(old)
+        await self._start_controller_manager()
+
     def stop(self) -> None:
         for process in reversed(self.processes):
             process.stop()

@@ -94,6 +94,9 @@ class LocalStack:
         if self.with_node:
             await self._start_node()
         install_crds(controlplane_bin("kubectl"), self.kubeconfig)
+        if self.stack.cluster is not None:
+            # Or the sample Creator's quota waits a minute or more to count its programs.
+            await self.stack.cluster.restart_controller_manager()
         await self._start_operator()
         await self._start_runtime()
         self._start_worker()
