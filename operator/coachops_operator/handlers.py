@@ -127,6 +127,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: 
             ModelServer(SETTINGS.ollama_url, timeout=SETTINGS.store_timeout),
             insecure=SETTINGS.model_registry_insecure,
             gc_grace=SETTINGS.model_gc_grace,
+            stall_after=SETTINGS.model_pull_stall,
         )
 
         async def report(state: Any, change: Any, waiters: Any) -> None:

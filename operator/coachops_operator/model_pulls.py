@@ -7,9 +7,11 @@ gets one background pull task, which every program naming the model waits on, so
 reconcile never blocks on a download. The task streams ``/api/pull``, tells the listener
 (``program.py``, which patches each waiting program's status) at most every
 ``notify_every`` seconds and at start, success and failure, and retries failures with
-backoff (1, 2, 4 ... 60 s) until the model is there or no program wants it. Ollama keeps
-partial blobs, so a retry, or a pull started again by a restarted operator, continues the
-download instead of starting over.
+backoff (1, 2, 4 ... 60 s) until the model is there or no program wants it. A pull whose
+progress lines repeat unchanged for ``stall_after`` seconds (Ollama retrying a registry that
+is gone, which it does for about a minute before it reports an error) counts as a failed
+attempt too. Ollama keeps partial blobs, so a retry, or a pull started again by a restarted
+operator, continues the download instead of starting over.
 
 Removal (``collect``): a model that no program references, that no program waits on and
 that is not being pulled is deleted from Ollama once it has stayed unreferenced for the
@@ -20,6 +22,7 @@ a removal.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 import math
@@ -89,6 +92,7 @@ class ModelPulls:
         retry_unavailable_after: float = 5.0,
         notify_every: float = 1.0,
         gc_grace: float = 86_400.0,
+        stall_after: float = 120.0,
     ) -> None:
         self.server = server
         self.insecure = insecure
@@ -96,6 +100,7 @@ class ModelPulls:
         self.retry_unavailable_after = retry_unavailable_after
         self.notify_every = notify_every
         self.gc_grace = gc_grace
+        self.stall_after = stall_after
         self.models: dict[str, ModelState] = {}
         self.listener: Listener = _ignore
         self.unused_since: dict[str, float] = {}
@@ -189,18 +194,32 @@ class ModelPulls:
 
     async def _stream(self, state: ModelState) -> None:
         layers: dict[str, tuple[int, int]] = {}
-        async for event in self.server.pull(state.name, insecure=self.insecure):
-            digest, total = event.get("digest"), event.get("total")
-            if isinstance(digest, str) and isinstance(total, int) and total > 0:
-                layers[digest] = (int(event.get("completed") or 0), total)
-                state.completed = sum(done for done, _ in layers.values())
-                state.total = sum(size for _, size in layers.values())
-                # 100 only once Ollama says success (after verifying the digests).
-                state.percent = max(state.percent, min(99, state.completed * 100 // state.total))
-                metrics.pull_progress(state.name, state.completed, state.total)
-                await self._notify(state, Change.PROGRESS)
-            if event.get("status") == "success":
-                return
+        last: tuple[object, ...] = ()
+        changed_at = time.monotonic()
+        # aclosing: a stalled pull's request ends here, not whenever the generator is collected.
+        async with contextlib.aclosing(
+            self.server.pull(state.name, insecure=self.insecure)
+        ) as events:
+            async for event in events:
+                digest, total = event.get("digest"), event.get("total")
+                if isinstance(digest, str) and isinstance(total, int) and total > 0:
+                    layers[digest] = (int(event.get("completed") or 0), total)
+                    state.completed = sum(done for done, _ in layers.values())
+                    state.total = sum(size for _, size in layers.values())
+                    # 100 only once Ollama says success (after verifying the digests).
+                    state.percent = max(
+                        state.percent, min(99, state.completed * 100 // state.total)
+                    )
+                    metrics.pull_progress(state.name, state.completed, state.total)
+                    await self._notify(state, Change.PROGRESS)
+                if event.get("status") == "success":
+                    return
+                seen = (event.get("status"), state.completed, state.total)
+                now = time.monotonic()
+                if seen != last:
+                    last, changed_at = seen, now
+                elif now - changed_at >= self.stall_after:
+                    raise ModelServerError(f"no progress for {self.stall_after:g} s")
         raise ModelServerError("the pull ended before Ollama reported success")
 
     # ---------------------------------------------------------------- removal

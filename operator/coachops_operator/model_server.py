@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import aiohttp
@@ -104,7 +104,7 @@ class ModelServer:
                 raise ModelServerError(_error_text(payload, response.status))
         return True
 
-    async def pull(self, name: str, *, insecure: bool) -> AsyncIterator[dict[str, Any]]:
+    async def pull(self, name: str, *, insecure: bool) -> AsyncGenerator[dict[str, Any]]:
         """``/api/pull``, streamed: Ollama's progress lines until ``success``.
 
         An error line (``{"error": ...}``, which arrives after a 200) or an error status

@@ -85,6 +85,14 @@ class OperatorSettings(BaseSettings):
         ge=0,
         description="Seconds a model stays on Ollama after no program uses it; 0: never removed.",
     )
+    model_pull_stall: float = Field(
+        120.0,
+        gt=0,
+        description=(
+            "Seconds a pull's progress may stay unchanged before the attempt counts as failed "
+            "(PullFailed) and is retried with backoff."
+        ),
+    )
     channel_key: SecretStr | None = Field(
         None,
         validation_alias=AliasChoices("COACHOPS_OPERATOR_CHANNEL_KEY", "COACHOPS_CHANNEL_KEY"),

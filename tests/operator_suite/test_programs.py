@@ -190,6 +190,16 @@ async def test_the_registry_stopped_mid_pull_then_back_recovers_by_itself(
     model = await models.push_unique(padding=8 * 2**20)  # ~10 s at 1 MiB/s
     name = new_creator_name("outage")
     await _creator_allowing(kube, creators, name, model)
+    # Ollama retries a registry that is gone for about a minute (1, 2 ... 32 s apart) before
+    # it reports an error; the operator's stall bound ends the attempt sooner.
+    await operator.restart(COACHOPS_OPERATOR_MODEL_PULL_STALL="3")
+    try:
+        await _registry_outage(kube, models, name, model)
+    finally:
+        await operator.restart()
+
+
+async def _registry_outage(kube: Kube, models: Models, name: str, model: str) -> None:
     await kube.create_program(name, "patient", model={"chat": model})
 
     async def pulling() -> dict[str, Any] | None:
