@@ -15,6 +15,7 @@ daylight-saving rules:
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, croniter
@@ -50,8 +51,13 @@ def place(wall: datetime, zone: ZoneInfo) -> datetime:
     return probe
 
 
+@lru_cache(maxsize=4096)
 def next_occurrence(cron: str, zone: ZoneInfo, after: datetime) -> datetime | None:
-    """The first occurrence of ``cron`` in ``zone`` strictly after ``after`` (UTC)."""
+    """The first occurrence of ``cron`` in ``zone`` strictly after ``after`` (UTC).
+
+    Cached: the end users of a check-in who share a zone share their occurrences, so a
+    batch asks the same question for each of them (and croniter's parsing and stepping
+    was most of a check-in's CPU)."""
     wall = after.astimezone(zone).replace(tzinfo=None)
     # Start one hour back on the wall clock: after a fall-back, a wall time behind the
     # current one may still lie ahead on the UTC line.
