@@ -1,6 +1,7 @@
 """Session fixtures for a real Ollama server and a loopback model registry.
 
-* ``ollama_stack``: the whole ``OllamaStack`` (coachops_devstack.ollama), started once;
+* ``ollama_stack``: the whole ``OllamaStack`` (coachops_devstack.ollama), started once for
+  every package that imports it;
 * ``ollama``: Ollama's base URL; the embedding model is already there and loaded;
 * ``model_registry``: the registry, holding the chat model, which Ollama does not have
   until a test pulls it (``pulled_chat_model`` does that for tests that only need it);
@@ -32,14 +33,26 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(stack.timings.table())
 
 
+# Packages import this fixture into their own conftest, and pytest keeps one instance per
+# import: the first starts the stack, every other reuses it, the last to finish stops it.
+_users: list[object] = []
+
+
 @pytest.fixture(scope="session")
 async def ollama_stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[OllamaStack]:
-    stack = await start_ollama_stack(tmp_path_factory.mktemp("ollama"), keep_workdir=True)
-    _stacks.append(stack)
+    if not _users:
+        _stacks.append(
+            await start_ollama_stack(tmp_path_factory.mktemp("ollama"), keep_workdir=True)
+        )
+    stack = _stacks[-1]
+    user = object()
+    _users.append(user)
     try:
         yield stack
     finally:
-        stack.stop()
+        _users.remove(user)
+        if not _users:
+            stack.stop()
 
 
 @pytest.fixture(scope="session")
