@@ -1,12 +1,14 @@
 """Proactive engine benchmark: many end users due at the same minute.
 
     .venv/bin/python bench/proactive_bench.py [--users 50000] [--creators 1000]
-        [--replicas 1] [--idle-seconds 60] [--delivery-concurrency 32]
+        [--replicas 1] [--idle-seconds 60] [--delivery-concurrency 32] [--first-day]
 
 1. Seed (as the operator and the webhooks would, in bulk): ``--creators`` creators, one
    program each with a daily 09:00 check-in (template content, so the model is not the
    bottleneck) on Telegram, ``--users`` end users spread over them, each enrolled (the
-   enrolment trigger makes their schedule) with a Telegram identity.
+   enrolment trigger makes their schedule) with a Telegram identity; unless
+   ``--first-day``, a day of history per end user as a running platform has it (their
+   conversation and a message from them, yesterday's check-in, decision and delivery).
 2. Plan: one in-process pass at 08:55 (simulated) plans every schedule's 09:00.
 3. Idle: ``--replicas`` scheduler processes (``python -m coachops_runtime.proactive``, 1 s
    poll) run for ``--idle-seconds`` with every schedule in the future: their CPU,
@@ -16,6 +18,13 @@
    delivery in the channel outbox), then delivery by ``ChannelPoller`` in this process to
    the Telegram stand-in (a separate process) in messages per second; scheduler RSS (peak)
    and CPU, PostgreSQL CPU.
+5. Baseline, in the same database: one statement inserting as many messages (their
+   triggers queueing the deliveries), rolled back: the floor under step 4's enqueue.
+
+With ``--first-day`` the conversation, message and decision tables are empty when the
+burst starts, and the plans PostgreSQL caches for them early (its foreign-key checks
+among them) stay those of small tables until autovacuum analyses them (about a minute):
+expect a slower enqueue.
 
 The figures depend on the machine's load: print the load average next to them.
 """
@@ -186,6 +195,29 @@ async def seed_history(conn: asyncpg.Connection) -> None:
         yesterday.date(),
     )
     await conn.execute("SET session_replication_role = DEFAULT")
+
+
+async def raw_enqueue(conn: asyncpg.Connection, total: int) -> float:
+    """The baseline: seconds for one statement (the superuser's, no row-level security)
+    to insert ``total`` outbound messages into the end users' conversations, their
+    triggers queueing the channel deliveries: the rows every check-in writes, without
+    the engine deciding anything. Rolled back."""
+    transaction = conn.transaction()
+    await transaction.start()
+    try:
+        began = time.monotonic()
+        await conn.execute(
+            "INSERT INTO messages (creator_id, conversation_id, program_id, end_user_id,"
+            " direction, author, kind, body, created_at)"
+            " SELECT creator_id, conversation_id, program_id, end_user_id, 'out', 'ai',"
+            " 'check_in', 'Hi there, checking in: how are things going?', $1"
+            " FROM conversations LIMIT $2",
+            DUE,
+            total,
+        )
+        return time.monotonic() - began
+    finally:
+        await transaction.rollback()
 
 
 def cpu_seconds(pid: int) -> float:
@@ -378,11 +410,12 @@ async def main() -> None:
                 DUE,
             )
         )
+        for process in schedulers:
+            process.stop()
+        raw_seconds = await raw_enqueue(conn, total)
         await outbox.close()
         await pool.close()
         await conn.close()
-        for process in schedulers:
-            process.stop()
         standins.stop()
         received = json.loads(standins.log_path.read_text().strip().splitlines()[-1])["received"]
 
@@ -396,6 +429,8 @@ async def main() -> None:
         log(f"| enqueue rate | {total / enqueued_at:.0f} check-ins/s |")
         log(f"| all delivered to the stand-in after | {wall:.1f} s |")
         log(f"| delivery rate (09:00 to last delivery) | {delivered / wall:.0f} msgs/s |")
+        log(f"| baseline: the same messages inserted by one statement | {raw_seconds:.1f} s"
+            f" ({total / raw_seconds:.0f}/s) |")  # fmt: skip
         log(f"| scheduler CPU while enqueuing | {enqueue_cpu:.1f} s |")
         log(f"| delivery poller CPU (this process) | {delivery_cpu:.1f} s |")
         log(f"| PostgreSQL CPU, 09:00 to last delivery | {due_pg:.1f} s |")
