@@ -12,7 +12,9 @@ export PATH="$root/.venv/bin:$PATH"
 printf '\n==> static checks\n'
 ruff check .
 ruff format --check .
-mypy
+# mypy's incremental cache outside the clone: a fresh clone re-checks only what changed
+# (mypy compares each file's hash with the cache's) instead of all of it (~30 s).
+MYPY_CACHE_DIR="${COACHOPS_CACHE:-$HOME/.cache/coachops}/mypy" mypy
 lint-imports
 python -m coachops_crds --check
 
