@@ -166,6 +166,47 @@ async def test_max_per_day_two_of_three_sent_one_recorded_as_skipped(world: Worl
     assert len(await world.sent_messages(user)) == 3
 
 
+async def test_check_ins_due_together_are_counted_and_paired_within_one_batch(
+    world: World,
+) -> None:
+    """Three check-ins of one end user due at the same minute are handled in one batch,
+    whose writes are flushed together: ``maxPerDay`` counts the sends gathered before it,
+    and each sent decision names the message of its own check-in (two messages in one
+    conversation are written in separate rounds)."""
+    world.clock.set(datetime(2026, 6, 1, 6, 0, tzinfo=UTC))
+    creator = await world.creator()
+    program = await world.program(
+        creator,
+        {
+            "checkIns": [
+                {"name": n, "cron": "0 9 * * *", "content": "template", "template": f"from {n}"}
+                for n in ("a", "b", "c")
+            ],
+            "maxPerDay": 2,
+            "quietHours": NO_QUIET,
+        },
+    )
+    user = await world.end_user(creator, program, "UTC")
+    await world.tick()  # planned
+    world.clock.set(datetime(2026, 6, 1, 9, 0, tzinfo=UTC))
+    assert await world.tick() == 3  # one pass: the three in one batch
+    decisions = await world.decisions(user)
+    assert sorted((d["outcome"], d["reason"]) for d in decisions) == [
+        ("sent", "scheduled"),
+        ("sent", "scheduled"),
+        ("skipped", "max_per_day"),
+    ]
+    bodies = {
+        row["message_id"]: row["body"]
+        for row in await world.rows(
+            "SELECT message_id, body FROM messages WHERE end_user_id = $1", user
+        )
+    }
+    sent = [d for d in decisions if d["outcome"] == "sent"]
+    assert len(bodies) == 2
+    assert {bodies[d["message_id"]] for d in sent} == {f"from {d['item']}" for d in sent}
+
+
 async def test_editing_the_cron_changes_the_next_occurrence(world: World) -> None:
     world.clock.set(datetime(2026, 6, 1, 6, 0, tzinfo=UTC))
     creator = await world.creator()

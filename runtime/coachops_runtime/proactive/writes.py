@@ -140,9 +140,6 @@ class Writes:
     sends: list[Send] = field(default_factory=list)
     sent_to: dict[tuple[uuid.UUID, uuid.UUID], list[Decision]] = field(default_factory=dict)
 
-    def __bool__(self) -> bool:
-        return bool(self.states or self.deleted or self.decisions or self.sends)
-
     # ------------------------------------------------------------------ gathering
 
     def _change(self, row: Any, **changes: Any) -> None:
