@@ -5,6 +5,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+source "$root/scripts/lib/go-build.sh"
 module="$root/tools/controlplane"
 cache="${COACHOPS_CACHE:-$HOME/.cache/coachops}"
 version=$(awk '$1 == "require" && $2 == "k8s.io/kubernetes" {print $3}' "$module/go.mod")
@@ -21,28 +22,19 @@ done
 key=$( { cat "$module/go.mod" "$module/go.sum"; echo "$ldflags"; } | sha256sum | cut -c1-16)
 binaries=(etcd kube-apiserver kube-controller-manager kubectl)
 
-if [[ -f "$out/.stamp" && "$(cat "$out/.stamp")" == "$key" ]]; then
-  missing=0
-  for binary in "${binaries[@]}"; do [[ -x "$out/$binary" ]] || missing=1; done
-  if [[ $missing == 0 ]]; then
-    echo "control plane $version: reusing $out"
-    exit 0
-  fi
+if go_cache_reuse "control plane $version" "$out" "$key" "${binaries[@]}"; then
+  exit 0
 fi
 
+build() {
+  go build -ldflags "$ldflags" -o "$out.partial/" \
+    go.etcd.io/etcd/server/v3 \
+    k8s.io/kubernetes/cmd/kube-apiserver \
+    k8s.io/kubernetes/cmd/kube-controller-manager \
+    k8s.io/kubernetes/cmd/kubectl
+  mv "$out.partial/server" "$out.partial/etcd"  # the etcd server package is named server/v3
+}
+
 echo "control plane $version: building ${binaries[*]} (first build takes several minutes on 2 cores)"
-started=$(date +%s)
-staging="$out.partial"
-rm -rf "$staging"
-mkdir -p "$staging"
 cd "$module"
-go build -ldflags "$ldflags" -o "$staging/" \
-  go.etcd.io/etcd/server/v3 \
-  k8s.io/kubernetes/cmd/kube-apiserver \
-  k8s.io/kubernetes/cmd/kube-controller-manager \
-  k8s.io/kubernetes/cmd/kubectl
-mv "$staging/server" "$staging/etcd"  # the etcd server package is named server/v3
-echo "$key" > "$staging/.stamp"
-rm -rf "$out"
-mv "$staging" "$out"
-echo "control plane $version: built in $(( $(date +%s) - started )) s into $out"
+go_cache_build "control plane $version" "$out" "$key" build

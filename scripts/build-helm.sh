@@ -7,34 +7,21 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+source "$root/scripts/lib/go-build.sh"
 module="$root/tools/helm"
 cache="${COACHOPS_CACHE:-$HOME/.cache/coachops}"
-version=$(awk '($1 == "require" && $2 == "helm.sh/helm/v4") {print $3}
-               $1 == "helm.sh/helm/v4" {print $2}' "$module/go.mod" | head -1)
-if [[ -z "$version" ]]; then
-  echo "build-helm: no helm.sh/helm/v4 requirement in $module/go.mod" >&2
-  exit 1
-fi
+version=$(go_module_version "$module" helm.sh/helm/v4)
 out="$cache/bin/helm-$version"
 key=$(cat "$module/go.mod" "$module/go.sum" | sha256sum | cut -c1-16)
 
-if [[ -f "$out/.stamp" && "$(cat "$out/.stamp")" == "$key" && -x "$out/helm" ]]; then
-  echo "helm $version: reusing $out"
+if go_cache_reuse "helm $version" "$out" "$key" helm; then
   echo "$out/helm"
   exit 0
 fi
 
 echo "helm $version: building (a few minutes on 2 cores)"
-started=$(date +%s)
-staging="$out.partial"
-rm -rf "$staging"
-mkdir -p "$staging"
 cd "$module"
-CGO_ENABLED=0 go build -trimpath \
+go_cache_build "helm $version" "$out" "$key" env CGO_ENABLED=0 go build -trimpath \
   -ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=$version" \
-  -o "$staging/helm" helm.sh/helm/v4/cmd/helm
-echo "$key" > "$staging/.stamp"
-rm -rf "$out"
-mv "$staging" "$out"
-echo "helm $version: built in $(( $(date +%s) - started )) s into $out"
+  -o "$out.partial/helm" helm.sh/helm/v4/cmd/helm
 echo "$out/helm"

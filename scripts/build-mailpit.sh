@@ -13,34 +13,21 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+source "$root/scripts/lib/go-build.sh"
 module="$root/tools/mailpit"
 cache="${COACHOPS_CACHE:-$HOME/.cache/coachops}"
-version=$(awk '($1 == "require" && $2 == "github.com/axllent/mailpit") {print $3}
-               $1 == "github.com/axllent/mailpit" {print $2}' "$module/go.mod" | head -1)
-if [[ -z "$version" ]]; then
-  echo "build-mailpit: no github.com/axllent/mailpit requirement in $module/go.mod" >&2
-  exit 1
-fi
+version=$(go_module_version "$module" github.com/axllent/mailpit)
 out="$cache/bin/mailpit-$version"
 key=$(cat "$module/go.mod" "$module/go.sum" | sha256sum | cut -c1-16)
 
-if [[ -f "$out/.stamp" && "$(cat "$out/.stamp")" == "$key" && -x "$out/mailpit" ]]; then
-  echo "mailpit $version: reusing $out"
+if go_cache_reuse "mailpit $version" "$out" "$key" mailpit; then
   echo "$out/mailpit"
   exit 0
 fi
 
 echo "mailpit $version: building"
-started=$(date +%s)
-staging="$out.partial"
-rm -rf "$staging"
-mkdir -p "$staging"
 cd "$module"
-CGO_ENABLED=0 go build -trimpath \
+go_cache_build "mailpit $version" "$out" "$key" env CGO_ENABLED=0 go build -trimpath \
   -ldflags "-s -w -X github.com/axllent/mailpit/config.Version=$version" \
-  -o "$staging/mailpit" github.com/axllent/mailpit
-echo "$key" > "$staging/.stamp"
-rm -rf "$out"
-mv "$staging" "$out"
-echo "mailpit $version: built in $(( $(date +%s) - started )) s into $out"
+  -o "$out.partial/mailpit" github.com/axllent/mailpit
 echo "$out/mailpit"

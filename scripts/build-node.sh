@@ -6,6 +6,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+source "$root/scripts/lib/go-build.sh"
 cache="${COACHOPS_CACHE:-$HOME/.cache/coachops}"
 
 # ldflags=... build <module dir> <output name> <binaries...> -- <packages...>
@@ -20,25 +21,13 @@ build() {
   local key
   key=$( { cat "$module/go.mod" "$module/go.sum"; [[ -z $ldflags ]] || echo "$ldflags"; } \
     | sha256sum | cut -c1-16)
-  if [[ -f "$out/.stamp" && "$(cat "$out/.stamp")" == "$key" ]]; then
-    local missing=0
-    for binary in "${binaries[@]}"; do [[ -x "$out/$binary" ]] || missing=1; done
-    if [[ $missing == 0 ]]; then
-      echo "$name: reusing $out"
-      return 0
-    fi
+  if go_cache_reuse "$name" "$out" "$key" "${binaries[@]}"; then
+    return 0
   fi
   echo "$name: building ${binaries[*]} (first build takes several minutes on 2 cores)"
-  local started
-  started=$(date +%s)
-  rm -rf "$out.partial"
-  mkdir -p "$out.partial"
   # no_btrfs: containerd's btrfs snapshotter needs btrfs headers and the node uses overlayfs.
-  (cd "$module" && CGO_ENABLED=${CGO_ENABLED:-1} go build -tags no_btrfs -ldflags "$ldflags" -o "$out.partial/" "${packages[@]}")
-  echo "$key" > "$out.partial/.stamp"
-  rm -rf "$out"
-  mv "$out.partial" "$out"
-  echo "$name: built in $(( $(date +%s) - started )) s into $out"
+  go_cache_build "$name" "$out" "$key" env CGO_ENABLED="${CGO_ENABLED:-1}" \
+    go -C "$module" build -tags no_btrfs -ldflags "$ldflags" -o "$out.partial/" "${packages[@]}"
 }
 
 k8s=$(awk '$1 == "require" && $2 == "k8s.io/kubernetes" {print $3}' "$root/tools/node/kubelet/go.mod")

@@ -18,13 +18,10 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+source "$root/scripts/lib/go-build.sh"
 module="$root/tools/ollama"
 cache="${COACHOPS_CACHE:-$HOME/.cache/coachops}"
-version=$(awk '$1 == "github.com/ollama/ollama" {print $2}' "$module/go.mod")
-if [[ -z "$version" ]]; then
-  echo "build-ollama: no github.com/ollama/ollama requirement in $module/go.mod" >&2
-  exit 1
-fi
+version=$(go_module_version "$module" github.com/ollama/ollama)
 march="${COACHOPS_OLLAMA_MARCH:-native}"
 if [[ ! "$march" =~ ^[a-z0-9][a-z0-9.-]*$ ]]; then
   echo "build-ollama: COACHOPS_OLLAMA_MARCH=$march is not a -march value" >&2
@@ -53,8 +50,7 @@ target() {
 }
 key=$( (cat "$module/go.mod" "$module/go.sum" "$module"/include/*/*; echo "$cflags"; target) | sha256sum | cut -c1-16)
 
-if [[ -f "$out/.stamp" && "$(cat "$out/.stamp")" == "$key" && -x "$out/ollama" ]]; then
-  echo "ollama $version: reusing $out"
+if go_cache_reuse "ollama $version" "$out" "$key" ollama; then
   echo "$out/ollama"
   exit 0
 fi
@@ -83,21 +79,15 @@ fi
 
 echo "ollama $version: building with $cflags (cgo, CPU only; the first build compiles llama.cpp/ggml and takes several minutes on 2 cores)"
 started=$(date +%s)
-staging="$out.partial"
-rm -rf "$staging"
-mkdir -p "$staging"
 cd "$module"
 # go build is silent while cgo compiles llama.cpp: say every minute that it is still going.
 ( while sleep 60 >/dev/null 2>&1; do echo "ollama $version: still building ($(( $(date +%s) - started )) s)"; done ) &
 ticker=$!
 trap 'kill "$ticker" 2>/dev/null || true' EXIT
-CGO_ENABLED=1 CGO_CPPFLAGS="-I$module/include" CGO_CFLAGS="$cflags" CGO_CXXFLAGS="$cflags" \
+go_cache_build "ollama $version" "$out" "$key" \
+  env CGO_ENABLED=1 CGO_CPPFLAGS="-I$module/include" CGO_CFLAGS="$cflags" CGO_CXXFLAGS="$cflags" \
   go build -trimpath \
   -ldflags "-s -w -X github.com/ollama/ollama/version.Version=${version#v} -X github.com/ollama/ollama/server.mode=release" \
-  -o "$staging/ollama" github.com/ollama/ollama
+  -o "$out.partial/ollama" github.com/ollama/ollama
 kill "$ticker" 2>/dev/null || true
-echo "$key" > "$staging/.stamp"
-rm -rf "$out"
-mv "$staging" "$out"
-echo "ollama $version: built in $(( $(date +%s) - started )) s into $out"
 echo "$out/ollama"
