@@ -4,9 +4,10 @@ A batch is one transaction: ``claim_proactive`` locks up to ``batch_size`` due s
 of any tenant with ``FOR UPDATE SKIP LOCKED`` (so replicas take disjoint batches), then
 tenant by tenant the rows are read and locked under RLS, handled in one fixed order
 (tenant, end user, program), which keeps the per-end-user locks of two replicas from
-crossing, and their writes flushed together (writes.py). The batch runs under one savepoint; when a schedule fails, the batch is rolled
-back to it and handled again with a savepoint per schedule, and the failing one is looked
-at again a few minutes later, so one bad row cannot hold back the rest. Killing a replica
+crossing, and their writes flushed together (writes.py). The batch runs under one
+savepoint; when a schedule fails, the batch is rolled back to it and handled again with a
+savepoint per schedule, and the failing one is looked at again a few minutes later, so
+one bad row cannot hold back the rest. Killing a replica
 at any moment rolls its batch back: nothing it did is visible and the schedules are due
 again.
 """
