@@ -9,10 +9,11 @@ from typing import Any
 
 import asyncpg
 
+from coachops_runtime.kit.db import bind_tenant
+
 # SECURITY DEFINER (migration 0009): the earliest due delivery whose conversation has no
 # earlier pending one, locked (SKIP LOCKED) until this transaction ends.
 _CLAIM = "SELECT creator_id, delivery_id FROM claim_channel_delivery()"
-_BIND_TENANT = "SELECT set_config('coachops.tenant_id', $1, true)"
 _LOCK = """
 SELECT o.delivery_id, o.program_id, o.channel, o.body, o.purpose, o.attempts, o.parts_sent,
        o.provider_ids, o.end_user_id, i.address, i.last_inbound_at, c.ciphertext, k.granted,
@@ -58,7 +59,7 @@ class DeliveryRepository:
         return None if row is None else (row["creator_id"], row["delivery_id"])
 
     async def bind_tenant(self, creator_id: uuid.UUID) -> None:
-        await self.connection.execute(_BIND_TENANT, str(creator_id))
+        await bind_tenant(self.connection, creator_id)
 
     async def lock(self, delivery_id: int) -> Any | None:
         return await self.connection.fetchrow(_LOCK, delivery_id)

@@ -39,7 +39,6 @@ from coachops_runtime.channels.deliveries import DeliveryRepository
 from coachops_runtime.channels.registry import adapters
 from coachops_runtime.channels.settings import ChannelSettings
 from coachops_runtime.channels.splitting import split
-from coachops_runtime.kit.context import tenant_id_var
 from coachops_runtime.kit.metrics import CHANNEL_DELIVERIES
 from coachops_runtime.kit.settings import Settings
 from coachops_runtime.mail.outbox import backoff_seconds
@@ -156,7 +155,6 @@ class ChannelPoller:
                 return False
             creator_id, delivery_id = claimed
             await repo.bind_tenant(creator_id)
-            tenant_id_var.set(str(creator_id))
             row = await repo.lock(delivery_id)
             if row is not None:  # None: handled or deleted since it was listed as due
                 await self._deliver(repo, row)

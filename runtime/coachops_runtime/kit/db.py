@@ -24,6 +24,13 @@ from coachops_runtime.kit.settings import Settings
 _SET_TENANT = "SELECT set_config('coachops.tenant_id', $1, true)"
 
 
+async def bind_tenant(connection: Any, tenant_id: uuid.UUID) -> None:
+    """Bind the transaction open on ``connection`` to one tenant (it ends with the
+    transaction) and name the tenant in the task's log context."""
+    await connection.execute(_SET_TENANT, str(tenant_id))
+    tenant_id_var.set(str(tenant_id))
+
+
 class UnsafeDatabaseRoleError(RuntimeError):
     """The runtime's database role could bypass row-level security."""
 

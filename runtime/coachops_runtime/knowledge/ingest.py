@@ -22,7 +22,6 @@ from typing import Any
 import asyncpg
 
 from coachops_crds.models import ModelSpec
-from coachops_runtime.kit.context import tenant_id_var
 from coachops_runtime.kit.settings import Settings
 from coachops_runtime.knowledge.chunking import Chunk, chunk
 from coachops_runtime.knowledge.embedding import Embedder, EmbeddingError
@@ -117,7 +116,6 @@ class KnowledgePoller:
                 claimed.set()
             creator_id, document_id = found
             await repo.bind_tenant(creator_id)
-            tenant_id_var.set(str(creator_id))
             row = await repo.work(document_id)
             if row is None:  # deleted (or its program) since it was listed as due
                 await repo.forget_due(document_id)

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from coachops_runtime.kit.db import Session
+from coachops_runtime.kit.db import Session, bind_tenant
 
 _COLUMNS = (
     "document_id, name, origin, content_type, size_bytes, sha256, state, progress,"
@@ -121,7 +121,6 @@ def version(document_id: uuid.UUID, sha256: str) -> str:
 # SECURITY DEFINER (migration 0005): the earliest due (creator_id, document_id), locked
 # with FOR UPDATE SKIP LOCKED until the claiming transaction ends.
 _CLAIM = "SELECT creator_id, document_id FROM claim_due_knowledge()"
-_BIND_TENANT = "SELECT set_config('coachops.tenant_id', $1, true)"
 # SECURITY DEFINER too: the queue entry of a document deleted while this worker held it.
 _FORGET_DUE = "SELECT forget_due_knowledge($1)"
 _WORK = """
@@ -180,7 +179,7 @@ class IngestRepository:
         return None if row is None else (row["creator_id"], row["document_id"])
 
     async def bind_tenant(self, creator_id: uuid.UUID) -> None:
-        await self.connection.execute(_BIND_TENANT, str(creator_id))
+        await bind_tenant(self.connection, creator_id)
 
     async def forget_due(self, document_id: uuid.UUID) -> None:
         await self.connection.execute(_FORGET_DUE, document_id)

@@ -20,7 +20,6 @@ from typing import Any, Protocol
 
 import asyncpg
 
-from coachops_runtime.kit.context import tenant_id_var
 from coachops_runtime.kit.metrics import EMAILS
 from coachops_runtime.kit.settings import Settings
 from coachops_runtime.mail.message import build_message
@@ -77,7 +76,6 @@ class OutboxPoller:
                 return False
             creator_id, email_id = claimed
             await repo.bind_tenant(creator_id)
-            tenant_id_var.set(str(creator_id))
             row = await repo.lock(email_id)
             if row is not None:  # None: sent or deleted since it was listed as due
                 await self._deliver(repo, row)

@@ -8,10 +8,11 @@ from typing import Any
 
 import asyncpg
 
+from coachops_runtime.kit.db import bind_tenant
+
 # SECURITY DEFINER (migration 0004): the earliest due (creator_id, email_id), locked with
 # FOR UPDATE SKIP LOCKED until this transaction ends, so no two workers get one e-mail.
 _CLAIM = "SELECT creator_id, email_id FROM claim_due_email()"
-_BIND_TENANT = "SELECT set_config('coachops.tenant_id', $1, true)"
 _LOCK = (
     "SELECT email_id, to_address, template, payload, attempts FROM email_outbox"
     " WHERE email_id = $1 AND sent_at IS NULL AND dead_at IS NULL FOR UPDATE"
@@ -39,7 +40,7 @@ class OutboxRepository:
         return None if row is None else (row["creator_id"], row["email_id"])
 
     async def bind_tenant(self, creator_id: uuid.UUID) -> None:
-        await self.connection.execute(_BIND_TENANT, str(creator_id))
+        await bind_tenant(self.connection, creator_id)
 
     async def lock(self, email_id: uuid.UUID) -> Any | None:
         return await self.connection.fetchrow(_LOCK, email_id)

@@ -24,7 +24,7 @@ from typing import Any
 import asyncpg
 
 from coachops_runtime.consent.repository import ConsentRepository
-from coachops_runtime.kit.db import Session
+from coachops_runtime.kit.db import Session, bind_tenant
 from coachops_runtime.privacy.person import NOT_PERSONAL, PERSON_TABLES, PersonTable
 from coachops_runtime.privacy.repository import tenant_session
 from coachops_runtime.privacy.stores import PersonVectors
@@ -109,9 +109,7 @@ async def build(
         pool.acquire() as connection,
         connection.transaction(isolation="repeatable_read", readonly=True),
     ):
-        await connection.execute(
-            "SELECT set_config('coachops.tenant_id', $1, true)", str(creator_id)
-        )
+        await bind_tenant(connection, creator_id)
         entries = await person_tables(connection)
         counts = [
             int(
