@@ -53,6 +53,7 @@ from coachops_runtime.kit.settings import Settings
 from coachops_runtime.knowledge.embedding import Embedder, EmbeddingError
 from coachops_runtime.knowledge.retrieval import retrieve
 from coachops_runtime.knowledge.vectors import VectorStoreError
+from coachops_runtime.worker.wake import WakeUps
 
 log = logging.getLogger("coachops.worker.ai")
 WAKE_CHANNEL = "coachops_reply_jobs"
@@ -152,15 +153,14 @@ class ReplyPoller:
         )
         # Set by a NOTIFY when a job is enqueued (and read by the worker's loop), so an
         # idle worker claims a new job at once instead of at its next poll.
-        self.wake = asyncio.Event()
+        self.wake_ups = WakeUps(settings, WAKE_CHANNEL, "reply jobs")
+        self.wake = self.wake_ups.event
         self.stop = stop or asyncio.Event()
-        self._listener: asyncpg.Connection | None = None
         self._warmed = False
         self._running: set[asyncio.Task[None]] = set()
 
     async def close(self) -> None:
-        if self._listener is not None:
-            await self._listener.close()
+        await self.wake_ups.close()
         await self.embedder.close()
         await self.providers.close()
         if self.vectors is not None:
@@ -179,22 +179,11 @@ class ReplyPoller:
             for _ in range(lanes):
                 await held.enter_async_context(self.pool.acquire())
 
-    async def _listen(self) -> None:
-        if self._listener is not None and not self._listener.is_closed():
-            return
-        dsn = self.settings.sqlalchemy_url.replace("postgresql+asyncpg://", "postgresql://", 1)
-        try:
-            self._listener = await asyncpg.connect(dsn)
-            await self._listener.add_listener(WAKE_CHANNEL, lambda *_: self.wake.set())
-        except (asyncpg.PostgresError, OSError) as error:
-            self._listener = None  # polling alone still finds every job
-            log.warning("no wake-ups for reply jobs", extra={"error": str(error)[:200]})
-
     async def poll(self) -> int:
         """Claim and run due jobs, up to ``concurrency`` at once: a lane that finishes (or a
         new job's wake-up) claims the next at once. Returns when nothing is due and nothing
         runs (or when stopping, once the jobs in flight are done)."""
-        await self._listen()
+        await self.wake_ups.listen()
         await self._warm()
         # Held by the poller, not this call: a failed claim (database gone) leaves the
         # jobs in flight running and referenced, and the next poll goes on with them.

@@ -42,6 +42,7 @@ from coachops_runtime.channels.splitting import split
 from coachops_runtime.kit.metrics import CHANNEL_DELIVERIES
 from coachops_runtime.kit.settings import Settings
 from coachops_runtime.mail.outbox import backoff_seconds
+from coachops_runtime.worker.wake import WakeUps
 
 log = logging.getLogger("coachops.worker.channels")
 
@@ -96,9 +97,9 @@ class ChannelPoller:
         self.channels = channels or ChannelSettings()
         self.adapters: dict[str, Adapter] = adapters(self.channels, settings)
         self.pool = pool
-        self.wake = asyncio.Event()
+        self.wake_ups = WakeUps(settings, WAKE_CHANNEL, "deliveries")
+        self.wake = self.wake_ups.event
         self._http: aiohttp.ClientSession | None = None
-        self._listener: asyncpg.Connection | None = None
 
     def _client(self) -> aiohttp.ClientSession:
         if self._http is None or self._http.closed:
@@ -109,26 +110,14 @@ class ChannelPoller:
         return self._http
 
     async def close(self) -> None:
-        if self._listener is not None:
-            await self._listener.close()
+        await self.wake_ups.close()
         if self._http is not None:
             await self._http.close()
-
-    async def _listen(self) -> None:
-        if self._listener is not None and not self._listener.is_closed():
-            return
-        dsn = self.settings.sqlalchemy_url.replace("postgresql+asyncpg://", "postgresql://", 1)
-        try:
-            self._listener = await asyncpg.connect(dsn)
-            await self._listener.add_listener(WAKE_CHANNEL, lambda *_: self.wake.set())
-        except (asyncpg.PostgresError, OSError) as error:
-            self._listener = None  # polling alone still finds every delivery
-            log.warning("no wake-ups for deliveries", extra={"error": str(error)[:200]})
 
     async def poll(self) -> int:
         """Deliver until nothing is due, ``concurrency`` at once after the first; returns
         how many deliveries were handled."""
-        await self._listen()
+        await self.wake_ups.listen()
         self.wake.clear()
         if not await self.deliver_one():
             return 0
