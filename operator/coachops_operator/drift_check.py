@@ -5,8 +5,8 @@
 its database role and Redis user (from one snapshot of every tenant's, at most half an
 interval old, re-checked for this tenant alone when the snapshot suggests a problem) and,
 every ``TENANT_ROW_EVERY``-th check, its tenant row. Row-level security is global and
-checked at most once per interval (``check_policies``). The timer stays out while the
-change handler is still working on the Creator (``settled``).
+checked once per pass of the Creators' sweep (``creator_sweep.py``, ``check_policies``).
+A sweep stays out while the change handler is still working on the object (``settled``).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ TENANT_ROW_EVERY = 6  # the tenant row needs its tenant's context: one query per
 def settled(body: Mapping[str, Any], handler_id: str) -> bool:
     """The change handler ``handler_id`` has finished with this generation (kopf keeps its
     progress in ``status.kopf.progress.<handler id>`` while it runs or waits to retry);
-    until then the drift timer stays out."""
+    until then the sweeps (``sweep.py``) stay out."""
     status = body.get("status") or {}
     if status.get("observedGeneration") != body["metadata"].get("generation"):
         return False
@@ -115,10 +115,12 @@ async def _store_drift(stores: Stores, name: str, *, dedicated: bool) -> list[st
 
 
 async def check_policies(stores: Stores) -> str | None:
-    """Row-level security is global: check (and repair) it at most once per interval.
-    Returns what was restored, if anything."""
+    """Row-level security is global: check (and repair) it once per pass of the Creators'
+    sweep, and never twice within half an interval. Returns what was restored, if anything."""
     now = time.monotonic()
-    if now - stores.policy_checked_at < stores.settings.drift_interval:
+    # The passes start an interval apart give or take the event loop's jitter: a bound of a
+    # whole interval would skip every other pass whenever a pass starts a little early.
+    if now - stores.policy_checked_at < stores.settings.drift_interval / 2:
         return None
     stores.policy_checked_at = now
     try:

@@ -2,17 +2,17 @@
 
 Startup applies the ClusterRoles every tenant namespace binds, starts the index of
 children and builds the shared clients (``stores.Stores``). The Creator handlers call
-``creator.py`` (reconcile, status refresh, deletion) and ``drift_check.py``; the
-CoachingProgram handlers call ``program.py``. Here their results become status patches,
-Events and ``kopf.TemporaryError``/``kopf.PermanentError``.
+``creator.py`` (reconcile, deletion); the CoachingProgram handlers call ``program.py``.
+Here their results become status patches, Events and
+``kopf.TemporaryError``/``kopf.PermanentError``.
 
-The programs' periodic re-check is not a kopf timer but one task for all of them
-(``program_sweep.py``), started at start-up and stopped at cleanup; it reads the programs
-from kopf's index of programs, whose values are their latest bodies.
+The periodic re-checks are not kopf timers but one task per kind for all its objects
+(``sweep.py``): the Creators' drift check (``creator_sweep.py``) and the programs' re-check
+(``program_sweep.py``), started at start-up and stopped at cleanup; they read the objects
+from kopf's indexes, whose values are their latest bodies.
 
 Importing this module registers the handlers with kopf's default registry, and reads the
-operator's settings (``settings.load``): the Creators' timer needs the drift interval when
-it is declared.
+operator's settings (``settings.load``).
 """
 
 from __future__ import annotations
@@ -29,11 +29,10 @@ from coachops_crds import constants as c
 from coachops_operator import (
     builders,
     creator,
+    creator_sweep,
     credentials,
-    drift_check,
     kinds,
     kube,
-    metrics,
     program_models,
     program_sweep,
 )
@@ -51,6 +50,7 @@ from coachops_operator.redis_users import RedisUsers
 from coachops_operator.retry import TryAgainError, backoff, delay, summary
 from coachops_operator.settings import load
 from coachops_operator.stores import Stores
+from coachops_operator.sweep import Sweep
 from coachops_operator.vectors import VectorStore
 
 log = logging.getLogger("coachops_operator")
@@ -59,8 +59,8 @@ CREATORS = (c.GROUP, c.VERSION, c.CREATOR_PLURAL)
 PROGRAMS = (c.GROUP, c.VERSION, c.PROGRAM_PLURAL)
 SETTINGS = load()
 DRIFT_INTERVAL = SETTINGS.drift_interval
-# kopf keeps the change handler's progress under status.kopf.progress.<id>; the drift
-# timer and the programs' sweep read it there (drift_check.settled) to stay out until the
+# kopf keeps the change handler's progress under status.kopf.progress.<id>; the Creators'
+# and the programs' sweeps read it there (drift_check.settled) to stay out until the
 # handler is done.
 RECONCILE_ID = "reconcile"
 PROGRAM_SYNC_ID = "sync_program"
@@ -86,6 +86,16 @@ def _poster(body: kopf.Body) -> Callable[[Event], None]:
 def _sweep(memo: kopf.Memo) -> program_sweep.ProgramSweep:
     sweep: program_sweep.ProgramSweep = memo["sweep"]
     return sweep
+
+
+def _creator_sweep(memo: kopf.Memo) -> creator_sweep.CreatorSweep:
+    sweep: creator_sweep.CreatorSweep = memo["creator_sweep"]
+    return sweep
+
+
+def _bodies(index: Any) -> Callable[[], list[Mapping[str, Any]]]:
+    """Every body a kopf index holds, read afresh at each call."""
+    return lambda: [body for key in list(index) for body in index.get(key, ())]
 
 
 @kopf.on.startup()
@@ -137,16 +147,22 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: 
         stores.pulls = pulls
         memo["model_gc"] = asyncio.create_task(program_models.collect_forever(stores))
     # kopf hands start-up handlers the same live index objects its indexers fill later.
-    program_index = kwargs["programs_by_namespace"]
-    sweep = memo["sweep"] = program_sweep.ProgramSweep(
+    memo["creator_sweep"] = creator_sweep.CreatorSweep(
         stores,
-        lambda: [body for ns in list(program_index) for body in program_index.get(ns, ())],
+        _bodies(kwargs["creator_bodies"]),
+        lambda name: _program_count(name, kwargs),
+        interval=DRIFT_INTERVAL,
+        handler_id=RECONCILE_ID,
+    )
+    memo["sweep"] = program_sweep.ProgramSweep(
+        stores,
+        _bodies(kwargs["programs_by_namespace"]),
         lambda namespace: _creator_of(namespace, kwargs),
         interval=DRIFT_INTERVAL,
         handler_id=PROGRAM_SYNC_ID,
-        busy=lambda: stores.gate.locked() or stores.program_gate.locked(),
     )
-    sweep.start()
+    for sweep in (memo["creator_sweep"], memo["sweep"]):
+        sweep.start()
     log.info("coachops operator configured (drift check every %.0f s)", DRIFT_INTERVAL)
 
 
@@ -161,9 +177,9 @@ async def close_clients(memo: kopf.Memo, **_: Any) -> None:
     gc = memo.get("model_gc")
     if isinstance(gc, asyncio.Task):
         gc.cancel()
-    sweep = memo.get("sweep")
-    if isinstance(sweep, program_sweep.ProgramSweep):
-        await sweep.stop()
+    for sweep in (memo.get("creator_sweep"), memo.get("sweep")):
+        if isinstance(sweep, Sweep):
+            await sweep.stop()
     stores = memo.get("stores")
     if isinstance(stores, Stores):
         await asyncio.gather(
@@ -187,7 +203,23 @@ async def creators_by_namespace(
     return {c.creator_namespace(name): programs.summarize_creator(name, spec, status, meta)}
 
 
-PROGRAM_META = ("namespace", "name", "uid", "generation", "deletionTimestamp")
+BODY_META = ("namespace", "name", "uid", "generation", "deletionTimestamp")
+
+
+def _slim(body: kopf.Body) -> dict[str, Any]:
+    """What a re-check reads of a body (not managedFields, annotations or labels)."""
+    meta = body["metadata"]
+    return {
+        "metadata": {key: meta[key] for key in BODY_META if key in meta},
+        "spec": dict(body.get("spec") or {}),
+        "status": dict(body.get("status") or {}),
+    }
+
+
+@kopf.index(*CREATORS)
+async def creator_bodies(name: str, body: kopf.Body, **_: Any) -> dict[str, dict[str, Any]]:
+    """Each Creator's latest body, by name: walked by the Creators' sweep."""
+    return {name: _slim(body)}
 
 
 @kopf.index(*PROGRAMS)
@@ -195,16 +227,8 @@ async def programs_by_namespace(
     namespace: str | None, body: kopf.Body, **_: Any
 ) -> dict[str, dict[str, Any]]:
     """Each program's latest body, by namespace: counted for the Creator's status and
-    walked by the programs' sweep. Only what a re-check reads is kept (not managedFields,
-    annotations or labels)."""
-    meta = body["metadata"]
-    return {
-        namespace or "": {
-            "metadata": {key: meta[key] for key in PROGRAM_META if key in meta},
-            "spec": dict(body.get("spec") or {}),
-            "status": dict(body.get("status") or {}),
-        }
-    }
+    walked by the programs' sweep."""
+    return {namespace or "": _slim(body)}
 
 
 def _program_count(creator_name: str, kwargs: Mapping[str, Any]) -> int:
@@ -269,7 +293,8 @@ async def reconcile(
 ) -> None:
     """Create, update or resume a Creator: converge every child and store."""
     stores = _stores(memo)
-    async with stores.lock(name):
+    # The sweep stays off the Creator meanwhile, and counts it as checked when done.
+    async with _creator_sweep(memo).exclusive(("", name)), stores.lock(name):
         outcome = await creator.reconcile(stores, name, body)
     _publish(outcome, body, patch, _program_count(name, kwargs))
     if outcome.permanent:
@@ -285,48 +310,6 @@ async def reconcile(
     )
 
 
-@kopf.timer(*CREATORS, interval=DRIFT_INTERVAL, initial_delay=DRIFT_INTERVAL)
-async def check_drift(
-    name: str,
-    body: kopf.Body,
-    meta: kopf.Meta,
-    patch: kopf.Patch,
-    memo: kopf.Memo,
-    logger: kopf.Logger,
-    **kwargs: Any,
-) -> None:
-    """Repair drift (edited or deleted children, roles, RLS policies) and refresh status."""
-    if meta.get("deletionTimestamp"):
-        return
-    stores = _stores(memo)
-    lock = stores.lock(name)
-    if lock.locked() or not drift_check.settled(body, RECONCILE_ID):
-        return  # the change handler owns it until it has finished a pass
-    post = _poster(body)
-    async with lock:
-        restored = await drift_check.check_policies(stores)
-        if restored:
-            post(("Warning", "RowLevelSecurityRepaired", restored[:1000]))
-        problems = await drift_check.find_drift(stores, name, body)
-        count = _program_count(name, kwargs)
-        if problems:
-            found = "; ".join(problems)
-            logger.warning("drift: %s", found)
-            post(("Warning", "DriftDetected", found[:1000]))
-            for problem in problems:
-                metrics.DRIFT_REPAIRS.labels(problem.split(" ")[0]).inc()
-            outcome = await creator.reconcile(stores, name, body)
-            _publish(outcome, body, patch, count)
-            if not outcome.retry and not outcome.permanent:
-                post(("Normal", "DriftRepaired", found[:1000]))
-            return
-        changes, events = creator.refresh_status(stores, name, body, count)
-        for key, value in changes.items():
-            patch.status[key] = value
-        for event in events:
-            post(event)
-
-
 @kopf.on.delete(*CREATORS)
 async def delete_creator(name: str, body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
     """Programs first, then the tenant's data by its reclaim policy, then the namespace."""
@@ -334,6 +317,7 @@ async def delete_creator(name: str, body: kopf.Body, memo: kopf.Memo, retry: int
         await creator.delete(_stores(memo), name, body, retry, _poster(body))
     except TryAgainError as error:
         raise kopf.TemporaryError(str(error), delay=error.delay) from None
+    _creator_sweep(memo).forget(("", name))
 
 
 # ---------------------------------------------------------------- CoachingProgram

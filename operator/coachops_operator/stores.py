@@ -50,7 +50,7 @@ class Stores:
     policy_checked_at: float = 0.0
     gate: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(32))
     canary_ready: bool = False
-    # Store-side state for the drift timers, read in one query per interval for everyone.
+    # Store-side state for the drift checks, read in one query per interval for everyone.
     snapshot_at: float = -1e9
     roles: dict[str, tuple[list[str], uuid.UUID | None]] = field(default_factory=dict)
     redis_users: dict[str, str] = field(default_factory=dict)

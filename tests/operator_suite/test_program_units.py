@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
-import time
-from collections.abc import Iterable, Mapping
-from typing import Any, cast
 
 import pytest
 from cryptography.fernet import Fernet
@@ -15,12 +11,11 @@ from pydantic import ValidationError
 
 from coachops_crds.cron import cron_problem
 from coachops_crds.models import CheckIn, Proactive
-from coachops_operator import channels, program, program_sweep, schedules
+from coachops_operator import channels, program, schedules
 from coachops_operator import conditions as cond
 from coachops_operator.model_pulls import ModelState, Phase
 from coachops_operator.model_server import has_host, resolve
 from coachops_operator.program_models import summarize
-from coachops_operator.stores import Stores
 
 
 @pytest.mark.parametrize("expression", ["0 9 * * *", "*/15 8-18 * * MON-FRI", "0 0 1 1 *"])
@@ -181,163 +176,3 @@ def test_status_comparison_ignores_transition_times_only() -> None:
     assert not program._same(old, {"conditions": later, "modelPullPercent": 99})
     assert not program._same(old, {"endpoints": {"sms": "u", "slack": "v"}})
     assert program._same(old, {"endpoints": {"sms": "u", "email": None}})
-
-
-# ---------------------------------------------------------------- the programs' sweep
-
-
-def _program(
-    name: str,
-    *,
-    ready: bool = True,
-    generation: int = 1,
-    observed: int = 1,
-    deleting: bool = False,
-    progress: dict[str, object] | None = None,
-) -> dict[str, object]:
-    metadata: dict[str, object] = {
-        "namespace": "coachops-a",
-        "name": name,
-        "uid": f"uid-{name}",
-        "generation": generation,
-    }
-    if deleting:
-        metadata["deletionTimestamp"] = "2026-01-01T00:00:00Z"
-    status: dict[str, object] = {
-        "observedGeneration": observed,
-        "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
-    }
-    if progress is not None:
-        status["kopf"] = {"progress": {"sync_program": progress}}
-    return {"metadata": metadata, "spec": {}, "status": status}
-
-
-class _RecordingSweep(program_sweep.ProgramSweep):
-    """The sweep's scheduling with each program's check replaced by a recorded wait."""
-
-    def __init__(self, bodies: list[dict[str, object]], concurrency: int = 2) -> None:
-        super().__init__(
-            cast(Stores, None),
-            lambda: bodies,
-            lambda _namespace: None,
-            interval=10.0,
-            handler_id="sync_program",
-            concurrency=concurrency,
-        )
-        self.order: list[str] = []
-        self.at_once = 0
-        self.most_at_once = 0
-        self.release = asyncio.Event()
-        self.release.set()
-
-    async def check(self, body: Mapping[str, Any]) -> None:
-        self.order.append(str(body["metadata"]["name"]))
-        self.at_once += 1
-        self.most_at_once = max(self.most_at_once, self.at_once)
-        await asyncio.sleep(0.001)  # a check takes time: the others start meanwhile
-        await self.release.wait()
-        self.at_once -= 1
-
-
-def test_the_sweep_leaves_out_programs_being_deleted_handled_or_just_checked() -> None:
-    sweep = _RecordingSweep([])
-    now = time.monotonic()
-    assert sweep.due(_program("p"), now)
-    assert not sweep.due(_program("p", deleting=True), now)
-    assert not sweep.due(_program("p", generation=2, observed=1), now)  # handler not done
-    assert not sweep.due(_program("p", progress={"retries": 1}), now)  # waiting to retry
-    assert sweep.due(_program("p", progress={"success": True}), now)
-    assert sweep.due(_program("p", progress={"failure": True}), now)
-    sweep.checked[("coachops-a", "p")] = now - 4.0  # less than half an interval ago
-    assert not sweep.due(_program("p"), now)
-    assert sweep.due(_program("p"), now + 1.0)
-
-
-async def test_a_pass_checks_programs_not_ready_first_within_its_bound() -> None:
-    bodies = [_program(f"p{i}", ready=i % 2 == 0) for i in range(6)]
-    sweep = _RecordingSweep(bodies, concurrency=2)
-    assert await sweep.sweep() == 6
-    assert set(sweep.order[:3]) == {"p1", "p3", "p5"}
-    assert sweep.most_at_once == 2
-    # Each was just checked: the next pass, at once, has nothing to do.
-    assert await sweep.sweep() == 0
-
-
-async def test_while_reconciles_are_busy_only_programs_not_ready_are_checked() -> None:
-    bodies = [_program(f"p{i}", ready=i % 2 == 0) for i in range(4)]
-    sweep = _RecordingSweep(bodies)
-    busy = True
-    sweep.busy = lambda: busy
-    assert await sweep.sweep() == 2
-    assert sorted(sweep.order) == ["p1", "p3"]
-    busy = False  # the Ready ones are due on the next pass
-    assert await sweep.sweep() == 2
-    assert sorted(sweep.order[2:]) == ["p0", "p2"]
-
-
-async def test_a_handler_waits_for_a_running_check_and_keeps_the_sweep_off() -> None:
-    body = _program("p")
-    sweep = _RecordingSweep([body])
-    sweep.release.clear()
-    passing = asyncio.create_task(sweep.sweep())
-    await asyncio.sleep(0.01)
-    assert sweep.order == ["p"]  # the check runs and waits
-    entered = asyncio.Event()
-
-    async def handler() -> None:
-        async with sweep.exclusive(("coachops-a", "p")):
-            entered.set()
-            await asyncio.sleep(0.05)
-
-    handling = asyncio.create_task(handler())
-    await asyncio.sleep(0.01)
-    assert not entered.is_set()  # waits for the check under way
-    sweep.release.set()
-    assert await passing == 1
-    await asyncio.sleep(0.01)
-    assert entered.is_set()
-    sweep.checked.clear()
-    assert await sweep.sweep() == 0  # held by the handler
-    await handling
-    sweep.checked.clear()
-    assert await sweep.sweep() == 1
-    sweep.forget(("coachops-a", "p"))
-    assert ("coachops-a", "p") not in sweep.checked
-
-
-async def test_one_failing_check_does_not_end_the_pass() -> None:
-    class Failing(_RecordingSweep):
-        async def check(self, body: Mapping[str, Any]) -> None:
-            await super().check(body)
-            if body["metadata"]["name"] == "p0":
-                raise RuntimeError("boom")
-
-    sweep = Failing([_program("p0"), _program("p1")], concurrency=1)
-    assert await sweep.sweep() == 2
-    assert sweep.order == ["p0", "p1"]
-    assert ("coachops-a", "p0") not in sweep.checked  # due again on the next pass
-    assert ("coachops-a", "p1") in sweep.checked
-
-
-async def test_the_sweep_runs_every_interval_until_stopped() -> None:
-    sweep = _RecordingSweep([_program("p")])
-    sweep.interval = 0.04
-    listed = sweep.bodies
-    calls = 0
-
-    def first_fails() -> Iterable[Mapping[str, Any]]:
-        nonlocal calls
-        calls += 1
-        if calls == 1:
-            raise RuntimeError("index not readable")
-        return listed()
-
-    sweep.bodies = first_fails  # a failed pass is logged; the next one runs all the same
-    sweep.start()
-    await asyncio.sleep(0.2)
-    await sweep.stop()
-    runs = len(sweep.order)
-    assert runs >= 2
-    await asyncio.sleep(0.1)
-    assert len(sweep.order) == runs
-    await sweep.stop()  # stopping twice is harmless
