@@ -139,10 +139,14 @@ async def run(args: argparse.Namespace) -> int:
         health.leader = True
         metrics.LEADER.set(1)
         stop_flag: asyncio.Event = asyncio.Event()
+        ready_flag: asyncio.Event = asyncio.Event()
         kopf_task = asyncio.create_task(
-            kopf.operator(clusterwide=True, standalone=True, stop_flag=stop_flag)
+            kopf.operator(
+                clusterwide=True, standalone=True, stop_flag=stop_flag, ready_flag=ready_flag
+            )
         )
         health.kopf_task = kopf_task
+        signals = asyncio.create_task(_take_back_signals(ready_flag, stop))
         waiters: set[asyncio.Task[Any]] = {kopf_task, asyncio.create_task(stop.wait())}
         keeper = asyncio.create_task(elector.keep()) if elector else None
         if keeper is not None:
@@ -162,6 +166,7 @@ async def run(args: argparse.Namespace) -> int:
         stop_flag.set()
         with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
             await asyncio.wait_for(kopf_task, timeout=30)
+        signals.cancel()
         if keeper is not None:
             keeper.cancel()
     finally:
@@ -173,6 +178,18 @@ async def run(args: argparse.Namespace) -> int:
             if runner is not None:
                 await runner.cleanup()
     return code
+
+
+async def _take_back_signals(ready: asyncio.Event, stop: asyncio.Event) -> None:
+    """kopf sets SIGINT and SIGTERM handlers of its own as it starts, replacing the
+    operator's: a signal then stopped kopf but not the operator's ``stop``, kopf waited 5 s
+    for its ``stop_flag`` waiter, and the operator exited 1 as if kopf had stopped by
+    itself. Once kopf is ready, the operator's handlers are set again: a signal sets
+    ``stop``, the operator raises kopf's ``stop_flag`` and kopf stops at once."""
+    await ready.wait()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
 
 
 def tune_garbage_collector() -> None:
