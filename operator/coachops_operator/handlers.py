@@ -83,8 +83,8 @@ def _poster(body: kopf.Body) -> Callable[[Event], None]:
 # ---------------------------------------------------------------- startup and cleanup
 
 
-def _sweep(memo: kopf.Memo) -> program_sweep.ProgramSweep:
-    sweep: program_sweep.ProgramSweep = memo["sweep"]
+def _program_sweep(memo: kopf.Memo) -> program_sweep.ProgramSweep:
+    sweep: program_sweep.ProgramSweep = memo["program_sweep"]
     return sweep
 
 
@@ -154,14 +154,14 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: 
         interval=DRIFT_INTERVAL,
         handler_id=RECONCILE_ID,
     )
-    memo["sweep"] = program_sweep.ProgramSweep(
+    memo["program_sweep"] = program_sweep.ProgramSweep(
         stores,
         _bodies(kwargs["programs_by_namespace"]),
         lambda namespace: _creator_of(namespace, kwargs),
         interval=DRIFT_INTERVAL,
         handler_id=PROGRAM_SYNC_ID,
     )
-    for sweep in (memo["creator_sweep"], memo["sweep"]):
+    for sweep in (memo["creator_sweep"], memo["program_sweep"]):
         sweep.start()
     log.info("coachops operator configured (drift check every %.0f s)", DRIFT_INTERVAL)
 
@@ -177,7 +177,7 @@ async def close_clients(memo: kopf.Memo, **_: Any) -> None:
     gc = memo.get("model_gc")
     if isinstance(gc, asyncio.Task):
         gc.cancel()
-    for sweep in (memo.get("creator_sweep"), memo.get("sweep")):
+    for sweep in (memo.get("creator_sweep"), memo.get("program_sweep")):
         if isinstance(sweep, Sweep):
             await sweep.stop()
     stores = memo.get("stores")
@@ -346,7 +346,7 @@ async def sync_program(
 ) -> None:
     """Copy the program's configuration into PostgreSQL and check its every part."""
     namespace = namespace or ""
-    async with _sweep(memo).exclusive((namespace, name)):
+    async with _program_sweep(memo).exclusive((namespace, name)):
         creator_ = await _creator_settled(namespace, kwargs)
         done = await programs.sync(_stores(memo), name, namespace, body, creator_)
     for key, value in done.status.items():
@@ -370,7 +370,7 @@ async def delete_program(
 ) -> None:
     """Remove the program's row (reclaimPolicy Delete) or keep it marked deleted (Retain)."""
     namespace = namespace or ""
-    sweep = _sweep(memo)
+    sweep = _program_sweep(memo)
     try:
         async with sweep.exclusive((namespace, name)):  # no re-check runs or starts meanwhile
             keep = await programs.remove(

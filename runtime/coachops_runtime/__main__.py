@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 import uvicorn
-from pydantic import ValidationError
 
 from coachops_runtime.app import create_app
 from coachops_runtime.kit.logging import configure_logging
-from coachops_runtime.kit.settings import Settings
+from coachops_runtime.kit.settings import settings_or_exit
 
 
 def main() -> None:
@@ -18,11 +16,7 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     args = parser.parse_args()
-    try:
-        settings = Settings()
-    except (ValidationError, ValueError) as error:
-        print(f"coachops-runtime: invalid settings: {error}", file=sys.stderr)
-        raise SystemExit(2) from error
+    settings = settings_or_exit("coachops-runtime")
     configure_logging(settings.log_level)
     uvicorn.run(
         create_app(settings),

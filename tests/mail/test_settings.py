@@ -3,6 +3,9 @@ From address must be an address."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -37,3 +40,31 @@ def test_the_from_address_must_be_an_address(tmp_path: Path) -> None:
     assert production(tmp_path, mail_from="Coach <c@example.com>").mail_from == (
         "Coach <c@example.com>"
     )
+
+
+@pytest.mark.parametrize(
+    ("module", "program"),
+    [
+        ("coachops_runtime", "coachops-runtime"),
+        ("coachops_runtime.worker", "coachops-worker"),
+        ("coachops_runtime.proactive", "coachops-scheduler"),
+    ],
+)
+def test_a_process_with_unsafe_settings_exits_2_saying_why(
+    module: str, program: str, tmp_path: Path
+) -> None:
+    """Every entry point refuses production settings with a default secret: exit code 2
+    and one line naming the process and the setting, no traceback."""
+    env = {
+        "PATH": os.environ["PATH"],
+        "COACHOPS_ENVIRONMENT": "production",
+        "COACHOPS_DATABASE_URL": "postgresql://coachops_runtime@db/coachops",  # no password
+        "COACHOPS_REDIS_URL": "redis://:s3cr3t@redis:6379/0",
+        "COACHOPS_JWT_KEYS_DIR": str(tmp_path),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", module], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(f"{program}: invalid settings:"), done.stderr
+    assert "Traceback" not in done.stderr

@@ -373,6 +373,18 @@ class Kube:
             program_manifest(creator, name, **spec),
         )
 
+    async def patch_program(self, creator: str, name: str, spec: dict[str, Any]) -> None:
+        """A merge patch of the program's spec, as ``kubectl patch --type merge`` sends."""
+        await self.objects.patch_namespaced_custom_object(
+            c.GROUP,
+            c.VERSION,
+            c.creator_namespace(creator),
+            c.PROGRAM_PLURAL,
+            name,
+            {"spec": spec},
+            _content_type="application/merge-patch+json",  # type: ignore[call-arg]
+        )
+
     async def program(self, creator: str, name: str) -> dict[str, Any] | None:
         try:
             result: dict[str, Any] = await self.objects.get_namespaced_custom_object(

@@ -354,15 +354,7 @@ async def test_program_is_copied_to_the_database_and_kept_in_sync(
     assert row["creator_id"] == c.tenant_id(name)
     assert row["tone"] == "direct"
     # An update is copied too.
-    await kube.objects.patch_namespaced_custom_object(
-        c.GROUP,
-        c.VERSION,
-        c.creator_namespace(name),
-        c.PROGRAM_PLURAL,
-        "habits",
-        {"spec": {"persona": {"name": "Robin", "tone": "playful"}}},
-        _content_type="application/merge-patch+json",  # type: ignore[call-arg]
-    )
+    await kube.patch_program(name, "habits", {"persona": {"name": "Robin", "tone": "playful"}})
 
     async def synced() -> Any:
         return await superuser.fetchval(

@@ -38,9 +38,12 @@ async def electors(cluster: Cluster) -> AsyncIterator[Electors]:
         api = kube.KubeClient(credentials)
         clients.append(api)
         return LeaseElector(
-            api, name="coachops-operator", namespace=namespace, identity=identity,
+            api,
+            name="coachops-operator",
+            namespace=namespace,
+            identity=identity,
             duration=duration,
-        )  # fmt: skip
+        )
 
     try:
         yield new

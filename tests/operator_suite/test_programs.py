@@ -413,21 +413,15 @@ async def test_channel_secrets_are_checked_copied_encrypted_and_rotated(
     row = next(line for line in listed.splitlines() if line.startswith("chatty")).split()
     assert row[1:5] == [DEFAULT_CHAT, "100", "0", "True"], listed
     # A disabled channel loses its copied credentials and its endpoint.
-    await kube.objects.patch_namespaced_custom_object(
-        c.GROUP,
-        c.VERSION,
-        namespace,
-        c.PROGRAM_PLURAL,
+    await kube.patch_program(
+        name,
         "chatty",
         {
-            "spec": {
-                "channels": [
-                    {"type": "web"},
-                    {"type": "telegram", "secretRef": "tg", "enabled": False},
-                ]
-            }
+            "channels": [
+                {"type": "web"},
+                {"type": "telegram", "secretRef": "tg", "enabled": False},
+            ]
         },
-        _content_type="application/merge-patch+json",  # type: ignore[call-arg]
     )
 
     async def unwired() -> bool:
@@ -507,15 +501,7 @@ async def test_the_provider_api_key_is_checked_copied_encrypted_rotated_and_remo
     await eventually(rotated, 30)
 
     # Without a reference the copy goes.
-    await kube.objects.patch_namespaced_custom_object(
-        c.GROUP,
-        c.VERSION,
-        namespace,
-        c.PROGRAM_PLURAL,
-        "keyed",
-        {"spec": {"model": {"apiKeySecretRef": None}}},
-        _content_type="application/merge-patch+json",  # type: ignore[call-arg]
-    )
+    await kube.patch_program(name, "keyed", {"model": {"apiKeySecretRef": None}})
 
     async def removed() -> bool:
         return await stored_key() is None
@@ -541,14 +527,8 @@ async def test_a_bad_cron_expression_makes_the_schedule_not_ready(
     assert "61 9 * * *" in message, message
     assert "dawn" in message, message
     assert condition(obj, "Ready")["reason"] == "InvalidSchedule"
-    await kube.objects.patch_namespaced_custom_object(
-        c.GROUP,
-        c.VERSION,
-        c.creator_namespace(name),
-        c.PROGRAM_PLURAL,
-        "early",
-        {"spec": {"proactive": {"checkIns": [{"name": "dawn", "cron": "0 9 * * MON-FRI"}]}}},
-        _content_type="application/merge-patch+json",  # type: ignore[call-arg]
+    await kube.patch_program(
+        name, "early", {"proactive": {"checkIns": [{"name": "dawn", "cron": "0 9 * * MON-FRI"}]}}
     )
     obj = await eventually(lambda: _condition_is(kube, name, "early", "Ready", status="True"), 30)
     assert condition(obj, "ScheduleReady")["reason"] == "Valid"

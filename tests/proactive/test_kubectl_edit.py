@@ -208,31 +208,16 @@ async def test_kubectl_edit_of_the_cron_and_the_zone_moves_the_next_occurrence(
                 assert await occurrence(unset) == datetime(2026, 6, 1, 10, 30, tzinfo=UTC)
                 assert await occurrence() == datetime(2026, 6, 1, 4, 30, tzinfo=UTC)
 
-                namespace = c.creator_namespace(name)
                 with pytest.raises(ApiException) as refused:
-                    await kube.objects.patch_namespaced_custom_object(
-                        c.GROUP,
-                        c.VERSION,
-                        namespace,
-                        c.PROGRAM_PLURAL,
-                        "sleep",
-                        {"spec": {"proactive": {"timeZone": "not a zone; drop table"}}},
-                        _content_type="application/merge-patch+json",  # type: ignore[call-arg]
+                    await kube.patch_program(
+                        name, "sleep", {"proactive": {"timeZone": "not a zone; drop table"}}
                     )
                 assert refused.value.status == 422
                 assert "must be an IANA time zone name" in str(refused.value.body)
 
                 # Shaped like a zone, unknown to the IANA database: the operator says so
                 # and keeps the copy the runtime schedules by.
-                await kube.objects.patch_namespaced_custom_object(
-                    c.GROUP,
-                    c.VERSION,
-                    namespace,
-                    c.PROGRAM_PLURAL,
-                    "sleep",
-                    {"spec": {"proactive": {"timeZone": "Mars/Olympus"}}},
-                    _content_type="application/merge-patch+json",  # type: ignore[call-arg]
-                )
+                await kube.patch_program(name, "sleep", {"proactive": {"timeZone": "Mars/Olympus"}})
 
                 async def reported() -> Any:
                     obj = await kube.program(name, "sleep")

@@ -11,6 +11,7 @@ platform's public keys only.
 
 from __future__ import annotations
 
+import sys
 import uuid
 from email.utils import parseaddr
 from functools import cached_property
@@ -18,7 +19,14 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from coachops_crds.constants import tenant_id
@@ -158,3 +166,13 @@ class Settings(BaseSettings):
             if dsn.startswith(scheme):
                 return "postgresql+asyncpg://" + dsn[len(scheme) :]
         raise SettingsError("COACHOPS_DATABASE_URL must be a postgresql:// DSN")
+
+
+def settings_or_exit(program: str) -> Settings:
+    """The settings from the environment, for a process's entry point: invalid ones end
+    the process with exit code 2 and one line on stderr that starts with ``program``."""
+    try:
+        return Settings()
+    except (ValidationError, ValueError) as error:
+        print(f"{program}: invalid settings: {error}", file=sys.stderr)
+        raise SystemExit(2) from error

@@ -9,11 +9,9 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 
-from pydantic import ValidationError
-
 from coachops_runtime.kit.db import UnsafeDatabaseRoleError
 from coachops_runtime.kit.logging import configure_logging
-from coachops_runtime.kit.settings import Settings
+from coachops_runtime.kit.settings import Settings, settings_or_exit
 
 Run = Callable[[Settings, asyncio.Event], Awaitable[None]]
 
@@ -28,11 +26,7 @@ async def _until_stopped(run: Run, settings: Settings) -> None:
 
 def main(name: str, run: Run) -> None:
     """Run ``run`` until SIGTERM or SIGINT; ``name`` prefixes what goes to stderr."""
-    try:
-        settings = Settings()
-    except (ValidationError, ValueError) as error:
-        print(f"{name}: invalid settings: {error}", file=sys.stderr)
-        raise SystemExit(2) from error
+    settings = settings_or_exit(name)
     configure_logging(settings.log_level)
     try:
         asyncio.run(_until_stopped(run, settings))
