@@ -421,6 +421,20 @@ class Kube:
 
         return set(await eventually(posted, timeout))
 
+    async def messages_eventually(
+        self,
+        name: str,
+        reason: str,
+        timeout: float = 15,  # noqa: ASYNC109
+    ) -> list[str]:
+        """The messages of ``name``'s Events with ``reason``, once there is one (posted in
+        the background, like those of ``reasons_eventually``)."""
+
+        async def posted() -> list[str]:
+            return [m for _, r, m in await self.events(name) if r == reason]
+
+        return list(await eventually(posted, timeout))
+
 
 def condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any]:
     for item in (obj or {}).get("status", {}).get("conditions", []):

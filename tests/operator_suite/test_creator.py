@@ -484,8 +484,7 @@ async def test_delete_with_reclaim_retain_keeps_the_data_and_says_so(
     async with httpx.AsyncClient(base_url=f"{stack.chroma.url}/api/v2") as http:
         found = await http.get(f"/tenants/{c.chroma_tenant(name)}/databases/knowledge")
         assert found.status_code == 200
-    messages = [m for _, reason, m in await kube.events(name) if reason == "TenantDataRetained"]
-    assert messages
+    messages = await kube.messages_eventually(name, "TenantDataRetained")
     assert "kept the rows" in messages[0]
     await eventually(lambda: _namespace_gone(cluster, c.creator_namespace(name)), 60)
 
@@ -797,8 +796,7 @@ async def test_impossible_spec_is_a_permanent_error_with_a_readable_event(
 
     obj = await eventually(rejected, 30)
     assert "exceeds plan.cpu" in condition(obj, "Ready")["message"]
-    warnings = [m for t, r, m in await kube.events(name) if r == "InvalidSpec"]
-    assert warnings
+    warnings = await kube.messages_eventually(name, "InvalidSpec")
     assert "raise plan.cpu" in warnings[0]
     # Fixing the spec makes it converge.
     await kube.patch_creator(name, {"plan": {"cpu": "4"}})
