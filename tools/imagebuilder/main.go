@@ -1,15 +1,18 @@
 // Command imagebuilder makes an OCI image from a root filesystem directory without a
 // container engine, and pushes images to a registry.
 //
-//	imagebuilder build -rootfs DIR -layout OUT [-epoch N] [-user 10001:10001] \
+//	imagebuilder build -rootfs DIR -layout OUT [-base LAYOUT] [-epoch N] [-user 10001:10001] \
 //	    [-env K=V]... [-entrypoint JSON] [-cmd JSON] [-workdir /] [-label K=V]...
 //	imagebuilder push -layout OUT -ref host:port/repo:tag [-insecure]
 //
 // build writes one layer: the directory's entries in lexical order with owners and modes
 // as they are on disk, every time set to -epoch (SOURCE_DATE_EPOCH), no user or group
 // names, hard links kept as links, /dev, /proc and /sys left empty (the runtime mounts
-// them). The same directory and flags give the same digest. The image goes into an OCI
-// layout directory; its manifest digest is printed.
+// them). With -base (an OCI layout that build wrote) the layer goes on top of that image's
+// layers, which are reused as they are; otherwise it is the only one. The configuration
+// comes from the flags alone. The same inputs give the same digest. The image goes into
+// an OCI layout directory; its manifest digest and the new layer's compressed size are
+// printed.
 package main
 
 import (
@@ -64,6 +67,7 @@ func build(args []string) error {
 	flags := flag.NewFlagSet("build", flag.ExitOnError)
 	rootfs := flags.String("rootfs", "", "root filesystem directory")
 	out := flags.String("layout", "", "OCI layout directory to write (replaced)")
+	baseLayout := flags.String("base", "", "OCI layout whose image the layer goes on top of")
 	epoch := flags.Int64("epoch", 0, "time of every file and of the image (SOURCE_DATE_EPOCH)")
 	user := flags.String("user", "10001:10001", "user the image runs as")
 	workdir := flags.String("workdir", "/", "working directory")
@@ -105,6 +109,11 @@ func build(args []string) error {
 	}
 	base := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
 	base = mutate.ConfigMediaType(base, types.OCIConfigJSON)
+	if *baseLayout != "" {
+		if base, err = onlyImage(*baseLayout); err != nil {
+			return fmt.Errorf("-base: %w", err)
+		}
+	}
 	img, err := mutate.Append(base, mutate.Addendum{
 		Layer:   layer,
 		History: v1.History{Created: v1.Time{Time: when}, CreatedBy: "coachops imagebuilder"},
@@ -241,28 +250,37 @@ func push(args []string) error {
 	if err != nil {
 		return err
 	}
-	path, err := layout.FromPath(*dir)
-	if err != nil {
-		return err
-	}
-	index, err := path.ImageIndex()
-	if err != nil {
-		return err
-	}
-	manifest, err := index.IndexManifest()
-	if err != nil {
-		return err
-	}
-	if len(manifest.Manifests) != 1 {
-		return fmt.Errorf("%s holds %d images, want 1", *dir, len(manifest.Manifests))
-	}
-	img, err := index.Image(manifest.Manifests[0].Digest)
+	img, err := onlyImage(*dir)
 	if err != nil {
 		return err
 	}
 	if err := remote.Write(tag, img); err != nil {
 		return err
 	}
-	fmt.Println(tag.Context().Digest(manifest.Manifests[0].Digest.String()).String())
+	digest, err := img.Digest()
+	if err != nil {
+		return err
+	}
+	fmt.Println(tag.Context().Digest(digest.String()).String())
 	return nil
+}
+
+// onlyImage is the one image of an OCI layout that build wrote.
+func onlyImage(dir string) (v1.Image, error) {
+	path, err := layout.FromPath(dir)
+	if err != nil {
+		return nil, err
+	}
+	index, err := path.ImageIndex()
+	if err != nil {
+		return nil, err
+	}
+	manifest, err := index.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	if len(manifest.Manifests) != 1 {
+		return nil, fmt.Errorf("%s holds %d images, want 1", dir, len(manifest.Manifests))
+	}
+	return index.Image(manifest.Manifests[0].Digest)
 }
