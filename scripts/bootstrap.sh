@@ -55,6 +55,8 @@ step "control-plane binaries"
 scripts/build-controlplane.sh
 step "Mailpit (the local SMTP server)"
 scripts/build-mailpit.sh
+step "Prometheus and promtool (the local stack's metrics, the alerts' unit tests)"
+scripts/build-prometheus.sh
 step "Helm (charts/coachops)"
 scripts/build-helm.sh
 step "the node: kubelet, kube-proxy, kube-scheduler, containerd"

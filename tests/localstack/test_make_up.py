@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -17,6 +18,8 @@ import yaml
 
 from coachops_devstack.paths import REPO_ROOT
 from coachops_devstack.ports import free_port
+from tests.observability.exported import GRAFANA_VARIABLES
+from tests.observability.test_promql import alert_expressions, dashboard_expressions
 
 SAMPLES = REPO_ROOT / "manifests" / "samples"
 PASSWORD = "correct horse battery staple"
@@ -121,6 +124,9 @@ def test_local_stack_comes_up_and_a_newcomer_gets_in(tmp_path: Path) -> None:
         mailpit = re.search(r"Mailpit:\s+(http://127\.0\.0\.1:\d+)/view/latest\.html", text)
         assert mailpit is not None, text
         newcomer_gets_in(f"http://127.0.0.1:{port}", mailpit.group(1))
+        prometheus = re.search(r"Metrics:\s+(http://127\.0\.0\.1:\d+)/api/v1/targets", text)
+        assert prometheus is not None, text
+        prometheus_sees_the_stack(prometheus.group(1))
     finally:
         up.send_signal(signal.SIGINT)
         try:
@@ -160,3 +166,42 @@ def newcomer_gets_in(api: str, mailpit: str) -> None:
         response = http.get("/v1/creator", headers=bearer)
         assert response.status_code == 200, response.text
         assert response.json()["name"] == name
+
+
+def prometheus_sees_the_stack(url: str) -> None:
+    """The stack's Prometheus scrapes the operator, the runtime and the worker, has loaded
+    every alert of the chart and evaluates each without error, counts what the newcomer's
+    walk-through did, and runs every dashboard and alert expression. Nothing fires."""
+    alerts = {name for name, _ in alert_expressions()}
+    jobs = {"coachops-operator", "coachops-runtime", "coachops-worker"}
+    with httpx.Client(base_url=url, timeout=10) as prometheus:
+
+        def query(expr: str) -> list[dict[str, Any]]:
+            body = prometheus.get("/api/v1/query", params={"query": expr}).json()
+            assert body["status"] == "success", (expr, body)
+            return list(body["data"]["result"])
+
+        def value(expr: str) -> float:
+            found = query(expr)
+            return float(found[0]["value"][1]) if found else 0.0
+
+        deadline = time.monotonic() + 60
+        while True:
+            targets = prometheus.get("/api/v1/targets").json()["data"]["activeTargets"]
+            health = {t["labels"]["job"]: t["health"] for t in targets}
+            groups = prometheus.get("/api/v1/rules").json()["data"]["groups"]
+            rules = {r["name"]: r["health"] for g in groups for r in g["rules"]}
+            sent = value('sum(coachops_email_deliveries_total{outcome="sent"})')
+            scraped = (health, rules) == (dict.fromkeys(jobs, "up"), dict.fromkeys(alerts, "ok"))
+            if scraped and sent >= 1:
+                break
+            assert time.monotonic() < deadline, f"after 60 s: {health}, {rules}, {sent} sent"
+            time.sleep(1)
+        assert value("sum(coachops_operator_leader)") == 1
+        assert value('sum(coachops_operator_reconciles_total{kind="Creator"})') >= 1
+        assert value('sum(coachops_http_request_duration_seconds_count{route="/v1/auth/signup"})')
+        for _, expr in dashboard_expressions() + alert_expressions():
+            for variable, replacement in GRAFANA_VARIABLES.items():
+                expr = expr.replace(variable, replacement)
+            query(expr)
+        assert query('ALERTS{alertstate="firing"}') == []

@@ -12,6 +12,9 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
 SECONDS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120)
+# Up to an hour: the lag alert's threshold is 300 s, and histogram_quantile never answers
+# above the highest finite bucket, so the buckets must reach past it.
+LAG_SECONDS = (0.5, 1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 
 AI_REPLY_SECONDS = Histogram(
     "coachops_ai_reply_duration_seconds",
@@ -43,7 +46,7 @@ PROACTIVE_OUTCOMES = Counter(
 PROACTIVE_LAG_SECONDS = Histogram(
     "coachops_proactive_lag_seconds",
     "How late the scheduler took a due schedule: from its due time to the engine's clock.",
-    buckets=SECONDS,
+    buckets=LAG_SECONDS,
 )
 
 

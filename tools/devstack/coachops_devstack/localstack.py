@@ -1,5 +1,6 @@
 """The developer's local stack: the shared stack plus the operator, the runtime, the worker
-(which delivers e-mail to Mailpit) and a sample.
+(which delivers e-mail to Mailpit), a Prometheus that scrapes those three and evaluates the
+chart's alerts, and a sample.
 
 Logs of the operator, the runtime and the worker are streamed to this terminal with a name
 prefix; every other component logs to a file under the state directory.
@@ -34,6 +35,7 @@ from coachops_devstack.ollama import (
 from coachops_devstack.paths import REPO_ROOT
 from coachops_devstack.ports import free_port
 from coachops_devstack.process import ManagedProcess
+from coachops_devstack.prometheus import Prometheus
 from coachops_devstack.stack import Stack, new_workdir, start_stack
 
 SAMPLES = REPO_ROOT / "manifests" / "samples"
@@ -60,6 +62,8 @@ class LocalStack:
         self.processes: list[ManagedProcess] = []
         self._tails: list[asyncio.Task[None]] = []
         self._ollama: OllamaStack | None = None
+        self.metrics_ports = {"operator": free_port(), "worker": free_port()}
+        self.prometheus: Prometheus | None = None
         self.started = time.monotonic()
         # Encrypts channel credentials in PostgreSQL; the operator and the runtime share it.
         self.channel_key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
@@ -100,6 +104,7 @@ class LocalStack:
         await self._start_operator()
         await self._start_runtime()
         self._start_worker()
+        await self._start_prometheus()
         if SAMPLES.exists():
             # A program lives in its creator's namespace, which the operator creates: apply
             # the Creator, wait for its namespace, then the program.
@@ -223,7 +228,7 @@ class LocalStack:
                 "--liveness-port",
                 str(free_port()),
                 "--metrics-port",
-                str(free_port()),
+                str(self.metrics_ports["operator"]),
             ],
             self.workdir / "logs" / "operator.log",
             env=env,
@@ -287,9 +292,22 @@ class LocalStack:
             "worker",
             [sys.executable, "-m", "coachops_runtime.worker"],
             self.workdir / "logs" / "worker.log",
-            env=self._runtime_env(),
+            env={
+                **self._runtime_env(),
+                "COACHOPS_WORKER_METRICS_PORT": str(self.metrics_ports["worker"]),
+            },
         )
         self._run_streamed(worker)
+
+    async def _start_prometheus(self) -> None:
+        """Scrapes the three processes (the runtime serves /metrics on its API port)."""
+        targets = {
+            "coachops-operator": f"127.0.0.1:{self.metrics_ports['operator']}",
+            "coachops-runtime": f"127.0.0.1:{self.api_port}",
+            "coachops-worker": f"127.0.0.1:{self.metrics_ports['worker']}",
+        }
+        self.prometheus = Prometheus(self.workdir / "prometheus", targets)
+        await self.prometheus.start()
 
     @property
     def superuser_dsn_file(self) -> Path:
@@ -311,6 +329,7 @@ class LocalStack:
     def instructions(self) -> str:
         assert self.stack is not None
         mail, postgres = self.stack.mailpit, self.stack.postgres
+        prometheus = self.prometheus.url if self.prometheus else "not running"
         return f"""
 coachops local stack is up ({time.monotonic() - self.started:.1f} s).
 
@@ -324,6 +343,8 @@ coachops local stack is up ({time.monotonic() - self.started:.1f} s).
   Chroma:    {self.stack.chroma.url}
   Mailpit:   {mail.url}/view/latest.html   (the newest e-mail; .txt for plain text)
              {mail.url}/api/v1/messages   (every e-mail, through Mailpit's API)
+  Metrics:   {prometheus}/api/v1/targets   (Prometheus: operator, runtime, worker)
+             {prometheus}/api/v1/alerts    (the chart's alerts, evaluated)
   Ollama:    {self.ollama_host or "not running"}
   Node:      {self._node.image if self._node else "none (scripts/up.sh --node runs one)"}
   Logs:      {self.workdir / "logs"}
@@ -332,6 +353,8 @@ Ctrl-C stops everything.
 """
 
     async def stop(self) -> None:
+        if self.prometheus is not None:
+            self.prometheus.stop()
         for process in reversed(self.processes):
             process.stop()
         for task in self._tails:
