@@ -1,11 +1,13 @@
 """charts/coachops on the real node: `helm install --wait` brings the operator, the runtime
 and the worker up from the built image, `helm test` passes, a sample Creator applied with
-kubectl becomes Ready, `helm upgrade` rolls the runtime while a stream of requests loses
-none, and `helm uninstall` removes the workloads but keeps the CRDs and the tenants' data.
+kubectl becomes Ready, its program has its model pulled and its knowledge ingested and an
+end user's message gets an AI reply (all by pods, through Ollama), `helm upgrade` rolls the
+runtime while a stream of requests loses none, and `helm uninstall` removes the workloads
+but keeps the CRDs and the tenants' data.
 
 The stores' credentials go in as Secrets created before the install, by the names
-values.yaml gives them (the chart never makes one up); the stores themselves are the
-stack's, at the node's address. Runs before the other node tests that install the
+values.yaml gives them (the chart never makes one up); the stores and Ollama themselves are
+the stack's, at the node's address. Runs before the other node tests that install the
 operator from manifests/ (both are the same operator: only one may run at a time).
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import time
 from collections.abc import AsyncIterator
@@ -28,6 +31,13 @@ from kubernetes_asyncio import client
 
 from coachops_crds import constants as c
 from coachops_devstack.node import NODE_IP
+from coachops_devstack.ollama import (
+    EMBEDDING_PARAMETERS,
+    OllamaStack,
+    create_model,
+    delete_model,
+    push_model,
+)
 from coachops_devstack.paths import REPO_ROOT
 from coachops_devstack.stack import Stack
 from tests.chart.conftest import CHART, Helm
@@ -35,6 +45,7 @@ from tests.chart.conftest import helm as helm  # the pinned helm binary
 from tests.conftest import Cluster
 from tests.node.conftest import NodeHandle
 from tests.node.operator_pods import at_node
+from tests.ollama.conftest import ollama_stack as ollama_stack  # one Ollama per session
 from tests.operator_suite.conftest import Kube, condition, eventually
 
 pytestmark = pytest.mark.slow  # pods start on the node: minutes, not seconds
@@ -42,6 +53,7 @@ pytestmark = pytest.mark.slow  # pods start on the node: minutes, not seconds
 RELEASE = "coachops"
 NAMESPACE = "coachops-system"
 SAMPLE = REPO_ROOT / "manifests" / "samples" / "creator.yaml"
+PROGRAM_SAMPLE = REPO_ROOT / "manifests" / "samples" / "program.yaml"
 COMPONENTS = ("coachops-operator", "coachops-runtime", "coachops-worker")
 
 
@@ -126,6 +138,7 @@ async def release(
     crds: None,
     node: NodeHandle,
     platform_keys: Path,
+    ollama_stack: OllamaStack,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Release]:
     """The chart installed with `helm install --wait` (uninstalled at the end if a test
@@ -148,6 +161,8 @@ async def release(
     ):
         _apply(cluster, _secret(name, data))
     smtp = await node.node.expose("mailpit", stack.mailpit.smtp_port)
+    await ollama_stack.start_ollama()  # a fault test may have left it stopped
+    ollama = await node.node.expose("ollama", ollama_stack.port)
     registry, _, tagged = node.image.partition("/")
     repository, _, tag = tagged.rpartition(":")
     values = tmp_path_factory.mktemp("helm") / "values.yaml"
@@ -156,6 +171,13 @@ async def release(
             {
                 "image": {"registry": registry, "repository": repository, "tag": tag},
                 "chroma": {"url": at_node(stack.chroma.url)},
+                # Models come from the stack's loopback registry, which Ollama (on the host)
+                # reaches.
+                "ollama": {
+                    "url": f"http://{ollama}",
+                    "modelRegistry": ollama_stack.registry_address,
+                    "modelRegistryInsecure": True,
+                },
                 "smtp": {"host": NODE_IP, "port": int(smtp.rpartition(":")[2]), "tls": "none"},
                 "publicBaseUrl": "http://127.0.0.1:8000",
                 # The chart's replica counts (2 and 2, each with a PDB); this node has no
@@ -205,8 +227,7 @@ async def test_sample_creator_applied_with_kubectl_becomes_ready_and_signs_up(
     kube = Kube(cluster)
     done = cluster.kubectl("apply", "-f", str(SAMPLE), check=False)
     assert done.returncode == 0, done.stderr
-    sample = yaml.safe_load(SAMPLE.read_text())
-    name, email = sample["metadata"]["name"], sample["spec"]["contact"]["email"]
+    name, email = _sample_contact()
 
     async def ready() -> dict[str, Any] | None:
         obj = await kube.creator(name)
@@ -231,6 +252,110 @@ async def test_sample_creator_applied_with_kubectl_becomes_ready_and_signs_up(
         return len(await stack.mailpit.messages(to=email)) == before + 1
 
     await eventually(mailed, 60, interval=0.5)
+
+
+async def test_the_sample_program_coaches_through_the_chart_s_pods(
+    release: Release, stack: Stack, ollama_stack: OllamaStack
+) -> None:
+    """The sample program (manifests/samples/program.yaml, as `make up` applies it): the
+    operator pod pulls its models onto Ollama, the worker pod ingests its knowledge
+    (embeddings from Ollama into Chroma) and answers an end user's message with SmolLM2 on
+    Ollama. The product's whole loop, with no process but the pods."""
+    program = yaml.safe_load(PROGRAM_SAMPLE.read_text())
+    # The sample's embedding model as `make up` provides it: pushed to the registry under
+    # the name the sample Creator allows (Ollama holds it under another name).
+    embedding = f"{ollama_stack.registry_address}/{program['spec']['model']['embedding']}"
+    async with httpx.AsyncClient(base_url=ollama_stack.base_url, timeout=300) as ollama:
+        await create_model(
+            ollama, embedding, ollama_stack.embedding, parameters=EMBEDDING_PARAMETERS
+        )
+        await push_model(ollama, embedding)
+    try:
+        await _coaches(release, stack, program["metadata"]["name"])
+    finally:
+        async with httpx.AsyncClient(base_url=ollama_stack.base_url, timeout=60) as ollama:
+            await delete_model(ollama, embedding)
+
+
+def _sample_contact() -> tuple[str, str]:
+    sample = yaml.safe_load(SAMPLE.read_text())
+    return sample["metadata"]["name"], sample["spec"]["contact"]["email"]
+
+
+async def _coaches(release: Release, stack: Stack, program: str) -> None:
+    """Apply the sample program, wait for Ready, then an end user's message gets a reply."""
+    cluster, kube = release.cluster, Kube(release.cluster)
+    name, email = _sample_contact()
+    done = cluster.kubectl("apply", "-f", str(PROGRAM_SAMPLE), check=False)
+    assert done.returncode == 0, done.stderr
+
+    async def ready() -> dict[str, Any] | None:
+        obj = await kube.program(name, program)
+        return obj if condition(obj, "Ready").get("status") == "True" else None
+
+    started = time.monotonic()
+    try:
+        obj = await eventually(ready, 180, interval=0.5)
+    except AssertionError:
+        obj = await kube.program(name, program)
+        raise AssertionError(f"{(obj or {}).get('status')}\n{await release.describe()}") from None
+    release.figures["program Ready (models pulled, knowledge ingested)"] = (
+        time.monotonic() - started
+    )
+    assert condition(obj, "ModelReady").get("status") == "True"
+    assert condition(obj, "KnowledgeReady").get("status") == "True"
+
+    port = await release.api_port()
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+        creator = await _creator_headers(http, stack, email)
+        found = await http.get(f"/v1/programs/{program}", headers=creator)
+        assert found.status_code == 200, found.text
+        program_id = found.json()["program_id"]
+        user = await http.post(
+            "/v1/end-users",
+            json={"program_ids": [program_id], "display_name": "Robin"},
+            headers=creator,
+        )
+        assert user.status_code == 201, user.text
+        token = await http.post(
+            "/v1/end-user-tokens",
+            json={"end_user_id": user.json()["end_user_id"], "program_id": program_id},
+            headers=creator,
+        )
+        assert token.status_code == 201, token.text
+        me = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        question = {"body": "What should I do first after waking up?"}
+        sent = await http.post("/v1/me/messages", json=question, headers=me)
+        assert sent.status_code == 202, sent.text
+        started = time.monotonic()
+
+        async def replied() -> list[dict[str, Any]]:
+            items = (await http.get("/v1/me/messages", headers=me)).json()["items"]
+            return list(items) if len(items) == 2 else []
+
+        try:
+            messages = await eventually(replied, 120, interval=0.5)
+        except AssertionError:
+            raise AssertionError(await release.describe()) from None
+        release.figures["AI reply through the worker pod"] = time.monotonic() - started
+    assert [m["author"] for m in messages] == ["end_user", "ai"]
+    assert messages[1]["reply_to"] == sent.json()["message"]["message_id"]
+    assert messages[1]["body"].strip()
+
+
+async def _creator_headers(http: httpx.AsyncClient, stack: Stack, email: str) -> dict[str, str]:
+    """The sample's contact verifies the newest link Mailpit holds for them and logs in."""
+    (newest, *_) = await stack.mailpit.messages(to=email)
+    text = (await stack.mailpit.message(newest["ID"]))["Text"]
+    link = re.search(r"/verify#(\S+)", text)
+    assert link is not None, text
+    verified = await http.post("/v1/auth/verify", json={"token": link.group(1)})
+    assert verified.status_code == 204, verified.text
+    login = await http.post(
+        "/v1/auth/login", json={"email": email, "password": "correct horse battery staple"}
+    )
+    assert login.status_code == 200, login.text
+    return {"Authorization": f"Bearer {login.json()['access_token']}"}
 
 
 async def _requests(port: int, stop: asyncio.Event) -> tuple[int, list[str]]:
