@@ -273,6 +273,8 @@ async def test_the_sample_program_coaches_through_the_chart_s_pods(
     try:
         await _coaches(release, stack, program["metadata"]["name"])
     finally:
+        # Later suites' operators would otherwise reconcile the program and pull its models.
+        release.cluster.kubectl("delete", "-f", str(PROGRAM_SAMPLE), "--timeout=90s", check=False)
         async with httpx.AsyncClient(base_url=ollama_stack.base_url, timeout=60) as ollama:
             await delete_model(ollama, embedding)
 
