@@ -8,29 +8,20 @@ back.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from coachops_devstack.paths import REPO_ROOT, bin_dir
+from coachops_devstack.paths import bin_dir, go_module_version
 from coachops_devstack.ports import free_port
 from coachops_devstack.process import ManagedProcess
 
-GO_MOD = REPO_ROOT / "tools" / "mailpit" / "go.mod"
-
-
-def mailpit_version() -> str:
-    found = re.search(r"^require github\.com/axllent/mailpit (\S+)$", GO_MOD.read_text(), re.M)
-    if found is None:
-        raise RuntimeError(f"{GO_MOD} does not require github.com/axllent/mailpit")
-    return found.group(1)
-
 
 def mailpit_bin() -> Path:
-    path = bin_dir() / f"mailpit-{mailpit_version()}" / "mailpit"
+    version = go_module_version("mailpit", "github.com/axllent/mailpit")
+    path = bin_dir() / f"mailpit-{version}" / "mailpit"
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: run scripts/build-mailpit.sh first")
     return path

@@ -39,7 +39,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from coachops_devstack.paths import bin_dir
+from coachops_devstack.paths import bin_dir, go_module_version
 from coachops_devstack.ports import free_port
 from coachops_devstack.process import ComponentError, ManagedProcess
 
@@ -60,25 +60,15 @@ CGROUP_CONTROLLERS = (
 )
 
 
-def _version(module: str, path: str) -> str:
-    from coachops_devstack.paths import REPO_ROOT
-
-    for line in (REPO_ROOT / module / "go.mod").read_text().splitlines():
-        parts = line.split()
-        if len(parts) == 3 and parts[0] == "require" and parts[1] == path:
-            return parts[2]
-    raise ComponentError(f"{module}/go.mod pins no {path}")
-
-
 def node_bin(name: str) -> Path:
     """kubelet, kube-proxy (scripts/build-node.sh), containerd, its shim, ctr."""
     if name in ("kubelet", "kube-proxy", "kube-scheduler"):
-        version = _version("tools/node/kubelet", "k8s.io/kubernetes")
+        version = go_module_version("node/kubelet", "k8s.io/kubernetes")
         path = bin_dir() / f"node-{version}" / name
     elif name in ("imagebuilder", "pause"):
         path = bin_dir() / "imagebuilder-current" / name
     else:
-        version = _version("tools/node/containerd", "github.com/containerd/containerd/v2")
+        version = go_module_version("node/containerd", "github.com/containerd/containerd/v2")
         path = bin_dir() / f"containerd-{version}" / name
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: run scripts/build-node.sh and build-image.sh")

@@ -39,7 +39,7 @@ from typing import Any
 
 import httpx
 
-from coachops_devstack.paths import REPO_ROOT, bin_dir
+from coachops_devstack.paths import REPO_ROOT, bin_dir, go_module_version
 from coachops_devstack.ports import free_port
 from coachops_devstack.process import ComponentError, ManagedProcess
 
@@ -260,14 +260,6 @@ async def _run(argv: list[str], what: str, env: dict[str, str] | None = None) ->
     return last
 
 
-def _module_version(module: str, path: str) -> str:
-    for line in (REPO_ROOT / "tools" / module / "go.mod").read_text().splitlines():
-        words = line.split()
-        if path in words:
-            return words[words.index(path) + 1]
-    raise FileNotFoundError(f"tools/{module}/go.mod does not require {path}")
-
-
 def ollama_march(march: str | None = None) -> str:
     """The ``-march`` Ollama is built for: ``march``, else $COACHOPS_OLLAMA_MARCH, else native."""
     return march or os.environ.get("COACHOPS_OLLAMA_MARCH") or "native"
@@ -275,7 +267,7 @@ def ollama_march(march: str | None = None) -> str:
 
 def ollama_bin(march: str | None = None) -> Path:
     """The built Ollama binary (scripts/build-ollama.sh names its directory the same way)."""
-    version = _module_version("ollama", "github.com/ollama/ollama")
+    version = go_module_version("ollama", "github.com/ollama/ollama")
     march = ollama_march(march)
     suffix = "" if march == "none" else f"-{march}"
     return bin_dir() / f"ollama-{version}{suffix}" / "ollama"
@@ -283,7 +275,7 @@ def ollama_bin(march: str | None = None) -> Path:
 
 def registry_bin() -> Path:
     """The built registry binary (scripts/build-registry.sh)."""
-    version = _module_version("registry", "github.com/google/go-containerregistry")
+    version = go_module_version("registry", "github.com/google/go-containerregistry")
     return bin_dir() / f"registry-{version}" / "registry"
 
 

@@ -18,6 +18,19 @@ def cache_dir() -> Path:
     return path
 
 
+def go_module_version(module: str, path: str) -> str:
+    """The version ``tools/<module>/go.mod`` requires of the Go module ``path`` (a
+    ``require`` line or a line of a require block), as scripts/lib/go-build.sh reads it."""
+    go_mod = REPO_ROOT / "tools" / module / "go.mod"
+    for line in go_mod.read_text().splitlines():
+        words = line.split()
+        if words[:2] == ["require", path] and len(words) > 2:
+            return words[2]
+        if words[:1] == [path] and len(words) > 1:
+            return words[1]
+    raise FileNotFoundError(f"{go_mod} does not require {path}")
+
+
 def bin_dir() -> Path:
     """Built binaries; scripts/build-*.sh write here."""
     path = cache_dir() / "bin"

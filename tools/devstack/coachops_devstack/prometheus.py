@@ -8,7 +8,6 @@ API under /api/v1 is what there is to use).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,26 +15,17 @@ from typing import Any
 import httpx
 import yaml
 
-from coachops_devstack.paths import REPO_ROOT, bin_dir
+from coachops_devstack.paths import REPO_ROOT, bin_dir, go_module_version
 from coachops_devstack.ports import free_port
 from coachops_devstack.process import ManagedProcess
 
-GO_MOD = REPO_ROOT / "tools" / "prometheus" / "go.mod"
 ALERTS = REPO_ROOT / "charts" / "coachops" / "dashboards" / "alerts.yaml"
-
-
-def prometheus_version() -> str:
-    found = re.search(
-        r"^require github\.com/prometheus/prometheus (\S+)$", GO_MOD.read_text(), re.M
-    )
-    if found is None:
-        raise RuntimeError(f"{GO_MOD} does not require github.com/prometheus/prometheus")
-    return found.group(1)
 
 
 def prometheus_bin(name: str = "prometheus") -> Path:
     """``prometheus`` or ``promtool``."""
-    path = bin_dir() / f"prometheus-{prometheus_version()}" / name
+    version = go_module_version("prometheus", "github.com/prometheus/prometheus")
+    path = bin_dir() / f"prometheus-{version}" / name
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: run scripts/build-prometheus.sh first")
     return path
