@@ -149,9 +149,8 @@ async def create_pool(settings: Settings) -> asyncpg.Pool:
     Plain asyncpg rather than the SQLAlchemy engine's pool: a checkout through SQLAlchemy's
     greenlet bridge cost about 0.1 ms of CPU per request (cProfile, bench/api_bench.py).
     """
-    dsn = settings.sqlalchemy_url.replace("postgresql+asyncpg://", "postgresql://", 1)
     pool = await asyncpg.create_pool(
-        dsn,
+        settings.asyncpg_dsn,
         min_size=min(4, settings.db_pool_size),
         max_size=settings.db_pool_size,
         init=_json_codecs,

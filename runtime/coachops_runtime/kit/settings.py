@@ -167,6 +167,11 @@ class Settings(BaseSettings):
                 return "postgresql+asyncpg://" + dsn[len(scheme) :]
         raise SettingsError("COACHOPS_DATABASE_URL must be a postgresql:// DSN")
 
+    @property
+    def asyncpg_dsn(self) -> str:
+        """The database URL as asyncpg takes it (the pool, LISTEN connections)."""
+        return self.sqlalchemy_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
 
 def settings_or_exit(program: str) -> Settings:
     """The settings from the environment, for a process's entry point: invalid ones end

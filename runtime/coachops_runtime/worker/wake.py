@@ -27,9 +27,8 @@ class WakeUps:
         """Open the listening connection unless it is open."""
         if self._listener is not None and not self._listener.is_closed():
             return
-        dsn = self.settings.sqlalchemy_url.replace("postgresql+asyncpg://", "postgresql://", 1)
         try:
-            self._listener = await asyncpg.connect(dsn)
+            self._listener = await asyncpg.connect(self.settings.asyncpg_dsn)
             await self._listener.add_listener(self.channel, lambda *_: self.event.set())
         except (asyncpg.PostgresError, OSError) as error:
             self._listener = None
