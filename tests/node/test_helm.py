@@ -47,6 +47,7 @@ from tests.node.conftest import NodeHandle
 from tests.node.operator_pods import at_node
 from tests.ollama.conftest import ollama_stack as ollama_stack  # one Ollama per session
 from tests.operator_suite.conftest import Kube, condition, eventually
+from tests.runtime.conftest import PASSWORD
 
 pytestmark = pytest.mark.slow  # pods start on the node: minutes, not seconds
 
@@ -244,7 +245,7 @@ async def test_sample_creator_applied_with_kubectl_becomes_ready_and_signs_up(
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
         response = await http.post(
             "/v1/auth/signup",
-            json={"creator": name, "email": email, "password": "correct horse battery staple"},
+            json={"creator": name, "email": email, "password": PASSWORD},
         )
     assert response.status_code == 202, response.text
 
@@ -353,9 +354,7 @@ async def _creator_headers(http: httpx.AsyncClient, stack: Stack, email: str) ->
     assert link is not None, text
     verified = await http.post("/v1/auth/verify", json={"token": link.group(1)})
     assert verified.status_code == 204, verified.text
-    login = await http.post(
-        "/v1/auth/login", json={"email": email, "password": "correct horse battery staple"}
-    )
+    login = await http.post("/v1/auth/login", json={"email": email, "password": PASSWORD})
     assert login.status_code == 200, login.text
     return {"Authorization": f"Bearer {login.json()['access_token']}"}
 

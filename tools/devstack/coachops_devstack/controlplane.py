@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from coachops_devstack.paths import bin_dir
+from coachops_devstack.paths import built_bin
 from coachops_devstack.pki import CertPair, Pki
 from coachops_devstack.ports import free_port
 from coachops_devstack.process import ManagedProcess
@@ -24,10 +24,7 @@ KUBERNETES_VERSION = "v1.36.3"
 
 def controlplane_bin(name: str) -> Path:
     """Path of a built control-plane binary (etcd, kube-apiserver, ...)."""
-    path = bin_dir() / f"controlplane-{KUBERNETES_VERSION}" / name
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: run scripts/build-controlplane.sh first")
-    return path
+    return built_bin(f"controlplane-{KUBERNETES_VERSION}", name, "scripts/build-controlplane.sh")
 
 
 def write_kubeconfig(

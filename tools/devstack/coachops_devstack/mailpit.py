@@ -14,17 +14,14 @@ from typing import Any
 
 import httpx
 
-from coachops_devstack.paths import bin_dir, go_module_version
+from coachops_devstack.paths import built_bin, go_module_version
 from coachops_devstack.ports import free_port
 from coachops_devstack.process import ManagedProcess
 
 
 def mailpit_bin() -> Path:
     version = go_module_version("mailpit", "github.com/axllent/mailpit")
-    path = bin_dir() / f"mailpit-{version}" / "mailpit"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: run scripts/build-mailpit.sh first")
-    return path
+    return built_bin(f"mailpit-{version}", "mailpit", "scripts/build-mailpit.sh")
 
 
 @dataclass

@@ -39,7 +39,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from coachops_devstack.paths import bin_dir, go_module_version
+from coachops_devstack.paths import built_bin, go_module_version
 from coachops_devstack.ports import free_port
 from coachops_devstack.process import ComponentError, ManagedProcess
 
@@ -64,15 +64,13 @@ def node_bin(name: str) -> Path:
     """kubelet, kube-proxy (scripts/build-node.sh), containerd, its shim, ctr."""
     if name in ("kubelet", "kube-proxy", "kube-scheduler"):
         version = go_module_version("node/kubelet", "k8s.io/kubernetes")
-        path = bin_dir() / f"node-{version}" / name
+        directory = f"node-{version}"
     elif name in ("imagebuilder", "pause"):
-        path = bin_dir() / "imagebuilder-current" / name
+        directory = "imagebuilder-current"
     else:
         version = go_module_version("node/containerd", "github.com/containerd/containerd/v2")
-        path = bin_dir() / f"containerd-{version}" / name
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: run scripts/build-node.sh and build-image.sh")
-    return path
+        directory = f"containerd-{version}"
+    return built_bin(directory, name, "scripts/build-node.sh and build-image.sh")
 
 
 def _run(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:

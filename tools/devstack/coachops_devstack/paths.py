@@ -36,3 +36,12 @@ def bin_dir() -> Path:
     path = cache_dir() / "bin"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def built_bin(directory: str, name: str, built_by: str) -> Path:
+    """The binary ``name`` in ``directory`` of the binary cache; a missing one names
+    ``built_by``, the script that builds it."""
+    path = bin_dir() / directory / name
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run {built_by} first")
+    return path

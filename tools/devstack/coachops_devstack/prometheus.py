@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import yaml
 
-from coachops_devstack.paths import REPO_ROOT, bin_dir, go_module_version
+from coachops_devstack.paths import REPO_ROOT, built_bin, go_module_version
 from coachops_devstack.ports import free_port
 from coachops_devstack.process import ManagedProcess
 
@@ -25,10 +25,7 @@ ALERTS = REPO_ROOT / "charts" / "coachops" / "dashboards" / "alerts.yaml"
 def prometheus_bin(name: str = "prometheus") -> Path:
     """``prometheus`` or ``promtool``."""
     version = go_module_version("prometheus", "github.com/prometheus/prometheus")
-    path = bin_dir() / f"prometheus-{version}" / name
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: run scripts/build-prometheus.sh first")
-    return path
+    return built_bin(f"prometheus-{version}", name, "scripts/build-prometheus.sh")
 
 
 @dataclass
